@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Makes this machine ready for the live tests: a Docker engine that answers, the local base images
+# (there is no registry to pull from), and the project's server images. Idempotent; a second run only
+# checks and re-tags from the build cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[prepare-machine] %s\n' "$*" >&2; }
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+ensure_engine() {
+  if docker info >/dev/null 2>&1; then return; fi
+  if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { log "no Docker engine and not root: install docker.io and debootstrap"; exit 1; }
+    log "installing docker.io and debootstrap from Debian"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    log "starting dockerd"
+    mkdir -p /var/log
+    nohup dockerd --storage-driver=overlay2 >/var/log/hadb-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || { log "dockerd did not answer within 60 s"; tail -20 /var/log/hadb-dockerd.log >&2; exit 1; }
+  fi
+}
+
+# A minimal Debian root filesystem imported as an image: the only way to get a base image here.
+ensure_base() {
+  local suite=$1 name=hadb-base:$1
+  docker image inspect "$name" >/dev/null 2>&1 && return
+  command -v debootstrap >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  log "building $name with debootstrap"
+  local dir; dir=$(mktemp -d)
+  debootstrap --variant=minbase "$suite" "$dir" "$MIRROR" >/tmp/hadb-debootstrap-"$suite".log 2>&1 \
+    || { tail -20 /tmp/hadb-debootstrap-"$suite".log >&2; exit 1; }
+  tar -C "$dir" -c . | docker import - "$name" >/dev/null
+  rm -rf "$dir"
+}
+
+build_image() {
+  local name=$1 base=$2
+  log "building hadb/$name (base $base)"
+  DOCKER_BUILDKIT=0 docker build -q --build-arg BASE_IMAGE="$base" -t "hadb/$name:dev" "images/$name" >/dev/null
+}
+
+ensure_engine
+ensure_base trixie
+for dir in images/*/; do
+  name=$(basename "$dir")
+  suite=$(sed -n 's/^# suite: *//p' "$dir/Dockerfile")
+  [ "$suite" = sid ] && ensure_base sid
+  build_image "$name" "hadb-base:${suite:-trixie}"
+done
+log "ready"

@@ -1,0 +1,21 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** Stack configuration, read once. Defaults live in Pulumi.yaml's schema; these fallbacks mirror them. */
+export interface StackConfig {
+    readonly preset: string;
+    readonly baseImages: { readonly trixie: string; readonly sid: string };
+    readonly networkSubnet: string;
+    readonly publishAddress: string;
+    readonly etcd: { readonly members: number; readonly publishClientPortsFrom: number };
+}
+
+export function readStackConfig(): StackConfig {
+    const c = new pulumi.Config("hadb");
+    return {
+        preset: c.get("preset") ?? "local",
+        baseImages: { trixie: c.get("baseImageTrixie") ?? "debian:trixie-slim", sid: c.get("baseImageSid") ?? "debian:sid-slim" },
+        networkSubnet: c.get("networkSubnet") ?? "172.29.0.0/24",
+        publishAddress: c.get("publishAddress") ?? "127.0.0.1",
+        etcd: { members: c.getNumber("etcdMembers") ?? 3, publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") ?? 23790 },
+    };
+}

@@ -1,0 +1,15 @@
+import * as pulumi from "@pulumi/pulumi";
+import { readStackConfig } from "./config";
+import { localPreset } from "./presets/local";
+
+const PRESETS = { local: localPreset } as const;
+
+/** The stack program: read config, compose the chosen preset, return the stack outputs. */
+export function program() {
+    const config = readStackConfig();
+    const preset = PRESETS[config.preset as keyof typeof PRESETS];
+    if (!preset) {
+        throw new pulumi.RunError(`config \`hadb:preset\` is "${config.preset}": no such preset. Fix: use one of ${Object.keys(PRESETS).join(", ")}.`);
+    }
+    return preset(config);
+}

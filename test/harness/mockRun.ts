@@ -1,0 +1,152 @@
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigValues, loadStackConfig } from "./stackConfig";
+
+// Internal Pulumi runtime modules: the mock monitor sees each registration's parent and dependencies,
+// which the public mocks API does not pass on.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const settings = require("@pulumi/pulumi/runtime/settings");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const runtimeConfig = require("@pulumi/pulumi/runtime/config");
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+/** One resource the program registered, as the engine would have received it. */
+export interface RecordedResource {
+    readonly urn: string;
+    readonly type: string;
+    readonly name: string;
+    readonly custom: boolean;
+    /** Inputs with secrets unwrapped; `secretInputs` says which top-level inputs held a secret. */
+    readonly inputs: Record<string, any>;
+    readonly secretInputs: string[];
+    readonly parent?: string;
+    readonly dependencies: string[];
+    /** What the mock returned as the resource's state (inputs plus computed outputs). */
+    state: Record<string, any>;
+}
+
+export interface StackRun {
+    readonly resources: RecordedResource[];
+    readonly outputs: Record<string, unknown>;
+}
+
+export interface RunOptions {
+    readonly config?: ConfigValues;
+    readonly preview?: boolean;
+    /** Values of random resources from an earlier run, by URN, so generated secrets stay stable. */
+    readonly randomState?: Record<string, Record<string, unknown>>;
+}
+
+/** Computed outputs the real providers return, for the resource types hadb uses. */
+function computedState(type: string, urn: string, inputs: Record<string, any>, options: RunOptions): Record<string, any> {
+    switch (type) {
+        case "docker:index/image:Image":
+            // Built later by the harness under this name; the real provider reports the local image ID.
+            return { repoDigest: inputs.imageName };
+        case "random:index/randomPassword:RandomPassword": {
+            const previous = options.randomState?.[urn]?.result;
+            return { result: typeof previous === "string" ? previous : randomPassword(inputs) };
+        }
+        default:
+            return {};
+    }
+}
+
+function randomPassword(inputs: Record<string, any>): string {
+    const length = Number(inputs.length ?? 32);
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    return Array.from(crypto.randomBytes(length), (b) => alphabet[b % alphabet.length]).join("");
+}
+
+/** Replaces the mock's secret envelopes by their values, noting that a secret was there. */
+export function unwrapSecrets(value: any, found: { secret: boolean }): any {
+    if (Array.isArray(value)) return value.map((v) => unwrapSecrets(v, found));
+    if (value && typeof value === "object") {
+        if (value[SECRET_SIG] === SECRET_VALUE) {
+            found.secret = true;
+            return unwrapSecrets(value.value, found);
+        }
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v, found)]));
+    }
+    return value;
+}
+
+/** Resolves every Output in a value, secrets included: the harness is the stack's owner. */
+export async function reveal(value: unknown): Promise<unknown> {
+    if (pulumi.Output.isInstance(value)) return reveal(await (value as any).promise());
+    if (value instanceof Promise) return reveal(await value);
+    if (Array.isArray(value)) return Promise.all(value.map(reveal));
+    if (value && typeof value === "object" && !pulumi.Resource.isInstance(value)) {
+        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await reveal(v)] as const));
+        return Object.fromEntries(entries);
+    }
+    return value;
+}
+
+/**
+ * Runs the stack program under Pulumi mocks with the stack's config and records every registration.
+ * No Pulumi CLI or engine is involved; nothing is deployed.
+ */
+export async function runStack(stack: string, options: RunOptions = {}): Promise<StackRun> {
+    const { config, secretKeys } = loadStackConfig(stack, options.config);
+    runtimeConfig.setAllConfig(config, secretKeys);
+    const resources = new Map<string, RecordedResource>();
+    // The mock monitor calls newResource synchronously inside registerResource, so the wrapper below
+    // can tell it which URN it is answering for.
+    const current = { urn: "" };
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                const found = { secret: false };
+                const inputs = unwrapSecrets(args.inputs, found);
+                const secretInputs = Object.keys(args.inputs).filter((k) => {
+                    const f = { secret: false };
+                    unwrapSecrets(args.inputs[k], f);
+                    return f.secret;
+                });
+                const urn = current.urn;
+                const state = { ...inputs, ...computedState(args.type, urn, inputs, options) };
+                const pending = resources.get(urn);
+                if (pending) Object.assign(pending, { inputs, secretInputs, state });
+                return { id: args.custom ? `${args.name}-id` : undefined, state };
+            },
+            call: (args) => args.inputs,
+        },
+        "hadb",
+        stack,
+        options.preview ?? false,
+    );
+    recordRegistrations(resources, current);
+    const { program } = await import("../../stacks/program");
+    const outputs = (await reveal(program())) as Record<string, unknown>;
+    await settings.waitForRPCs();
+    return { resources: [...resources.values()], outputs };
+}
+
+/** Wraps the mock monitor so each registration's parent and dependencies are kept, keyed by URN. */
+function recordRegistrations(resources: Map<string, RecordedResource>, current: { urn: string }): void {
+    const monitor = settings.getMonitor();
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: any) => {
+        const urn: string = monitor.newUrn(req.getParent(), req.getType(), req.getName());
+        if (resources.has(urn)) {
+            callback(new Error(`duplicate resource URN ${urn}: two resources of one type share a name`), undefined);
+            return;
+        }
+        resources.set(urn, {
+            urn,
+            type: req.getType(),
+            name: req.getName(),
+            custom: req.getCustom(),
+            inputs: {},
+            secretInputs: [],
+            parent: req.getParent() || undefined,
+            dependencies: req.getDependenciesList(),
+            state: {},
+        });
+        current.urn = urn;
+        return register(req, callback);
+    };
+}
