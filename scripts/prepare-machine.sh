@@ -38,10 +38,12 @@ ensure_base() {
   rm -rf "$dir"
 }
 
+# The same tag and build argument the stack harness uses, so its own build is answered from the cache.
 build_image() {
-  local name=$1 base=$2
-  log "building hadb/$name (base $base)"
-  DOCKER_BUILDKIT=0 docker build -q --build-arg BASE_IMAGE="$base" -t "hadb/$name:dev" "images/$name" >/dev/null
+  local name=$1 base=$2 out
+  log "building hadb/$name:local (base $base)"
+  out=$(DOCKER_BUILDKIT=0 docker build --build-arg BASE_IMAGE="$base" -t "hadb/$name:local" "images/$name" 2>&1) \
+    || { printf '%s\n' "$out" | tail -30 >&2; exit 1; }
 }
 
 ensure_engine

@@ -86,10 +86,10 @@ export async function reveal(value: unknown): Promise<unknown> {
 }
 
 /**
- * Runs the stack program under Pulumi mocks with the stack's config and records every registration.
- * No Pulumi CLI or engine is involved; nothing is deployed.
+ * Installs Pulumi mocks for a stack and records every registration. Call before constructing resources;
+ * `settled()` waits for outstanding registrations and returns what was recorded.
  */
-export async function runStack(stack: string, options: RunOptions = {}): Promise<StackRun> {
+export async function recordMocks(stack: string, options: RunOptions = {}): Promise<{ settled(): Promise<RecordedResource[]> }> {
     const { config, secretKeys } = loadStackConfig(stack, options.config);
     runtimeConfig.setAllConfig(config, secretKeys);
     const resources = new Map<string, RecordedResource>();
@@ -99,17 +99,16 @@ export async function runStack(stack: string, options: RunOptions = {}): Promise
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
-                const found = { secret: false };
-                const inputs = unwrapSecrets(args.inputs, found);
+                const inputs = unwrapSecrets(args.inputs, { secret: false });
                 const secretInputs = Object.keys(args.inputs).filter((k) => {
-                    const f = { secret: false };
-                    unwrapSecrets(args.inputs[k], f);
-                    return f.secret;
+                    const found = { secret: false };
+                    unwrapSecrets(args.inputs[k], found);
+                    return found.secret;
                 });
                 const urn = current.urn;
                 const state = { ...inputs, ...computedState(args.type, urn, inputs, options) };
-                const pending = resources.get(urn);
-                if (pending) Object.assign(pending, { inputs, secretInputs, state });
+                const recorded = resources.get(urn);
+                if (recorded) Object.assign(recorded, { inputs, secretInputs, state });
                 return { id: args.custom ? `${args.name}-id` : undefined, state };
             },
             call: (args) => args.inputs,
@@ -119,10 +118,23 @@ export async function runStack(stack: string, options: RunOptions = {}): Promise
         options.preview ?? false,
     );
     recordRegistrations(resources, current);
+    return {
+        async settled() {
+            await settings.waitForRPCs();
+            return [...resources.values()];
+        },
+    };
+}
+
+/**
+ * Runs the stack program under Pulumi mocks with the stack's config and records every registration.
+ * No Pulumi CLI or engine is involved; nothing is deployed.
+ */
+export async function runStack(stack: string, options: RunOptions = {}): Promise<StackRun> {
+    const recorder = await recordMocks(stack, options);
     const { program } = await import("../../stacks/program");
     const outputs = (await reveal(program())) as Record<string, unknown>;
-    await settings.waitForRPCs();
-    return { resources: [...resources.values()], outputs };
+    return { resources: await recorder.settled(), outputs };
 }
 
 /** Wraps the mock monitor so each registration's parent and dependencies are kept, keyed by URN. */

@@ -1,0 +1,55 @@
+import { spawnSync } from "child_process";
+import { dockerRequest } from "../harness/dockerApi";
+
+/**
+ * Whether live tests can run. Without an engine they are reported as skipped, except where the README's
+ * test command set HADB_REQUIRE_LIVE=1 (it starts the engine itself): there a missing engine is a failure.
+ */
+export function liveEngine(): boolean {
+    const answers = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { timeout: 15_000 }).status === 0;
+    if (!answers && process.env.HADB_REQUIRE_LIVE === "1") throw new Error("HADB_REQUIRE_LIVE=1 but no Docker engine answers: run scripts/prepare-machine.sh");
+    if (!answers) console.warn("[live] skipped: no Docker engine answers; `npm test` starts one");
+    return answers;
+}
+
+export interface Waited<T> {
+    readonly value: T;
+    readonly seconds: number;
+}
+
+/**
+ * Polls `probe` until it returns a value other than undefined/false, or throws after `timeoutMs` with the
+ * last failure. Bounded in time and in attempts; returns the value and the seconds it took.
+ */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 250): Promise<Waited<T>> {
+    const started = Date.now();
+    const maxAttempts = Math.ceil(timeoutMs / intervalMs) + 1;
+    let last: unknown = "no attempt finished";
+    for (let attempt = 0; attempt < maxAttempts && Date.now() - started <= timeoutMs; attempt++) {
+        try {
+            const value = await probe();
+            if (value !== undefined && value !== false) return { value: value as T, seconds: (Date.now() - started) / 1000 };
+            last = "condition not met yet";
+        } catch (err) {
+            last = err instanceof Error ? err.message : err;
+        }
+        await sleep(intervalMs);
+    }
+    throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; last: ${String(last)}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Prints a measured figure in one greppable format, so closing notes can quote test output. */
+export function report(what: string, seconds: number): void {
+    console.log(`[measure] ${what}: ${seconds.toFixed(2)} s`);
+}
+
+export const containers = {
+    kill: (name: string) => dockerRequest("POST", `/containers/${name}/kill`),
+    stop: (name: string, seconds = 10) => dockerRequest("POST", `/containers/${name}/stop?t=${seconds}`),
+    start: (name: string) => dockerRequest("POST", `/containers/${name}/start`),
+    state: async (name: string) => (await dockerRequest("GET", `/containers/${name}/json`)).State,
+};
