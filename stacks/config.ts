@@ -7,6 +7,13 @@ export interface StackConfig {
     readonly networkSubnet: string;
     readonly publishAddress: string;
     readonly etcd: { readonly members: number; readonly publishClientPortsFrom: number };
+    readonly postgres: {
+        readonly members: number;
+        readonly timing: string;
+        readonly synchronousMode: string;
+        readonly bootstrapSql?: string;
+        readonly ports: { readonly readWrite: number; readonly readOnly: number; readonly stats: number };
+    };
 }
 
 export function readStackConfig(): StackConfig {
@@ -17,5 +24,16 @@ export function readStackConfig(): StackConfig {
         networkSubnet: c.get("networkSubnet") ?? "172.29.0.0/24",
         publishAddress: c.get("publishAddress") ?? "127.0.0.1",
         etcd: { members: c.getNumber("etcdMembers") ?? 3, publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") ?? 23790 },
+        postgres: {
+            members: c.getNumber("postgresMembers") ?? 3,
+            timing: c.get("postgresTiming") ?? "production",
+            synchronousMode: c.get("postgresSynchronousMode") ?? "on",
+            bootstrapSql: c.get("postgresBootstrapSql") || undefined,
+            ports: {
+                readWrite: c.getNumber("postgresReadWritePort") ?? 5000,
+                readOnly: c.getNumber("postgresReadOnlyPort") ?? 5001,
+                stats: c.getNumber("postgresStatsPort") ?? 7000,
+            },
+        },
     };
 }

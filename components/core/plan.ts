@@ -79,5 +79,6 @@ export interface Target {
     readonly publishAddress: string;
     /** The network range members see each other from: what access rules (pg_hba, allowlists) admit. */
     readonly clusterCidr: string;
-    deploy(owner: pulumi.ComponentResource, plan: ServicePlan): DeployedMember[];
+    /** Declares the plan's resources under `owner`, created only after everything in `dependsOn`. */
+    deploy(owner: pulumi.ComponentResource, plan: ServicePlan, dependsOn?: pulumi.Resource[]): DeployedMember[];
 }

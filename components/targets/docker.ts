@@ -106,10 +106,10 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         return built;
     }
 
-    deploy(owner: pulumi.ComponentResource, plan: ServicePlan): DeployedMember[] {
+    deploy(owner: pulumi.ComponentResource, plan: ServicePlan, dependsOn: pulumi.Resource[] = []): DeployedMember[] {
         const image = this.image(plan.image);
         return plan.members.map((member) => {
-            const container = this.container(owner, plan, member, image);
+            const container = this.container(owner, plan, member, image, dependsOn);
             return {
                 name: member.name,
                 resourceName: container.name,
@@ -120,7 +120,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         });
     }
 
-    private container(owner: pulumi.ComponentResource, plan: ServicePlan, member: MemberPlan, image: docker.Image): docker.Container {
+    private container(owner: pulumi.ComponentResource, plan: ServicePlan, member: MemberPlan, image: docker.Image, dependsOn: pulumi.Resource[]): docker.Container {
         const labels = this.labels({ ...plan.labels, "hadb.member": member.name });
         const volumes = member.volumes.map((v) => {
             const volume = new docker.Volume(`${member.name}-${v.name}`, { name: `${this.namePrefix}-${member.name}-${v.name}`, labels }, { parent: owner });
@@ -151,7 +151,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 restart: member.restart,
                 labels,
             },
-            { parent: owner },
+            { parent: owner, dependsOn },
         );
     }
 

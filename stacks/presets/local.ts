@@ -1,4 +1,4 @@
-import { DockerTarget, EtcdCluster } from "../../components";
+import { DockerTarget, EtcdCluster, HaproxyFrontend, PostgresCluster, PostgresSettings, SynchronousMode } from "../../components";
 import { StackConfig } from "../config";
 
 /** Everything on the local Docker engine: what developers and the live tests run. */
@@ -13,7 +13,29 @@ export function localPreset(config: StackConfig) {
         members: config.etcd.members,
         publishClientPortsFrom: config.etcd.publishClientPortsFrom,
     });
+    const pg = new PostgresCluster("pg", {
+        target: local,
+        dcs: etcd,
+        members: config.postgres.members,
+        timing: config.postgres.timing as PostgresSettings["timing"],
+        synchronousMode: config.postgres.synchronousMode as SynchronousMode,
+        bootstrapSql: config.postgres.bootstrapSql,
+    });
+    const pgProxy = new HaproxyFrontend("pg-proxy", {
+        target: local,
+        mode: "postgres",
+        backends: pg.backends,
+        ports: config.postgres.ports,
+        publish: true,
+    });
+    const host = local.publishAddress;
     return {
         etcd: { endpoints: etcd.publishedClientEndpoints, members: etcd.memberNames },
+        postgres: {
+            rwUrl: pg.connectionUrl(host, pgProxy.publishedPorts.readWrite, "app"),
+            roUrl: pg.connectionUrl(host, pgProxy.publishedPorts.readOnly, "app"),
+            superuserUrl: pg.connectionUrl(host, pgProxy.publishedPorts.readWrite, "superuser"),
+            members: pg.memberNames,
+        },
     };
 }

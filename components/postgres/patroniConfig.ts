@@ -1,0 +1,160 @@
+import { stringify } from "yaml";
+import { FailoverTiming, PatroniTags, PostgresSettings, POSTGRES_DEFAULTS, resolveTiming } from "./settings";
+
+/** Passwords, resolved: only ever rendered inside a secret Output. */
+export interface PostgresPasswords {
+    readonly superuser: string;
+    readonly replication: string;
+    readonly app: string;
+    /** Basic auth for Patroni's unsafe REST endpoints (switchover, restart, config). */
+    readonly restApi: string;
+}
+
+export interface MemberContext {
+    readonly scope: string;
+    readonly member: string;
+    readonly tags: PatroniTags;
+    /** etcd `host:port` pairs reachable from the member. */
+    readonly dcsHosts: readonly string[];
+    /** The cluster's own network: the only range pg_hba admits over TCP. */
+    readonly clusterCidr: string;
+}
+
+export const PATRONI_PATHS = {
+    config: "/etc/patroni/patroni.yml",
+    postBootstrap: "/etc/patroni/post-bootstrap.sh",
+    bootstrapSql: "/etc/patroni/bootstrap.sql",
+    schemaSql: "/etc/patroni/schema.sql",
+    dataDir: "/var/lib/postgresql/data",
+    socketDir: "/run/postgresql",
+};
+
+export type ResolvedPostgresSettings = typeof POSTGRES_DEFAULTS & PostgresSettings & { timing: FailoverTiming };
+
+export function resolvePostgresSettings(s: PostgresSettings): ResolvedPostgresSettings {
+    return { ...POSTGRES_DEFAULTS, ...stripUndefined(s), timing: resolveTiming(s.timing) } as ResolvedPostgresSettings;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+    return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Cluster-wide parameters: what replication, rewind and slots need, then the user's pass-through. */
+export function clusterParameters(s: ResolvedPostgresSettings): Record<string, string | number | boolean> {
+    return {
+        wal_level: "replica",
+        max_connections: 200,
+        max_wal_senders: 10 + s.members,
+        max_replication_slots: 10 + s.members,
+        wal_keep_size: "256MB",
+        // pg_rewind needs hint bits in WAL (checksums are on too, from initdb).
+        wal_log_hints: "on",
+        password_encryption: "scram-sha-256",
+        ...(s.parameters ?? {}),
+    };
+}
+
+/** pg_hba: local peer for Patroni itself; password auth over TCP from the cluster network only. */
+export function pgHba(s: ResolvedPostgresSettings, clusterCidr: string): string[] {
+    return [
+        "local all all peer",
+        `host replication ${s.replicationUser} ${clusterCidr} scram-sha-256`,
+        `host all all 127.0.0.1/32 scram-sha-256`,
+        `host all all ${clusterCidr} scram-sha-256`,
+    ];
+}
+
+/** The Patroni configuration of one member, as YAML. Pure. */
+export function renderPatroniConfig(s: ResolvedPostgresSettings, ctx: MemberContext, passwords: PostgresPasswords): string {
+    const t = s.timing;
+    const config = {
+        scope: ctx.scope,
+        namespace: "/hadb/",
+        name: ctx.member,
+        log: { level: "INFO" },
+        restapi: {
+            listen: `0.0.0.0:${s.apiPort}`,
+            connect_address: `${ctx.member}:${s.apiPort}`,
+            authentication: { username: "patroni", password: passwords.restApi },
+        },
+        ctl: { authentication: { username: "patroni", password: passwords.restApi } },
+        etcd3: { hosts: [...ctx.dcsHosts] },
+        bootstrap: {
+            dcs: {
+                ttl: t.ttl,
+                loop_wait: t.loopWait,
+                retry_timeout: t.retryTimeout,
+                maximum_lag_on_failover: s.maximumLagOnFailover,
+                synchronous_mode: s.synchronousMode !== "off",
+                synchronous_mode_strict: s.synchronousMode === "strict",
+                synchronous_node_count: s.synchronousStandbys,
+                failsafe_mode: s.failsafeMode,
+                postgresql: {
+                    use_pg_rewind: s.usePgRewind,
+                    use_slots: s.useSlots,
+                    parameters: clusterParameters(s),
+                },
+            },
+            initdb: [{ encoding: "UTF8" }, { locale: "C.UTF-8" }, "data-checksums"],
+            post_bootstrap: PATRONI_PATHS.postBootstrap,
+        },
+        postgresql: {
+            listen: `0.0.0.0:${s.port}`,
+            connect_address: `${ctx.member}:${s.port}`,
+            data_dir: `${PATRONI_PATHS.dataDir}/pg${s.version}`,
+            bin_dir: `/usr/lib/postgresql/${s.version}/bin`,
+            pgpass: "/tmp/pgpass",
+            use_unix_socket: true,
+            // Without a fast checkpoint a new replica waits for the next scheduled one (up to 5 minutes).
+            basebackup: [{ checkpoint: "fast" }],
+            authentication: {
+                superuser: { username: s.superuser, password: passwords.superuser },
+                replication: { username: s.replicationUser, password: passwords.replication },
+                rewind: { username: s.superuser, password: passwords.superuser },
+            },
+            parameters: { unix_socket_directories: PATRONI_PATHS.socketDir },
+            pg_hba: pgHba(s, ctx.clusterCidr),
+        },
+        // Containers have no /dev/watchdog; fencing comes from the lock lease, failsafe mode and HAProxy
+        // cutting sessions to a member that stops answering /primary.
+        watchdog: { mode: "off" },
+        tags: {
+            nofailover: ctx.tags.nofailover ?? false,
+            noloadbalance: ctx.tags.noloadbalance ?? false,
+            nosync: ctx.tags.nosync ?? false,
+            clonefrom: false,
+        },
+    };
+    return stringify(config, { lineWidth: 0 });
+}
+
+/** SQL literal: doubles single quotes (standard_conforming_strings is on by default). */
+function literal(value: string): string {
+    return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** Run once by Patroni on the first primary: the application role and database. */
+export function renderBootstrapSql(s: ResolvedPostgresSettings, passwords: PostgresPasswords): string {
+    return [
+        `CREATE ROLE ${s.appUser} LOGIN PASSWORD ${literal(passwords.app)};`,
+        `CREATE DATABASE ${s.databaseName} OWNER ${s.appUser};`,
+        `REVOKE ALL ON DATABASE ${s.databaseName} FROM PUBLIC;`,
+        `GRANT CONNECT, TEMPORARY ON DATABASE ${s.databaseName} TO ${s.appUser};`,
+        "",
+    ].join("\n");
+}
+
+/** The post_bootstrap script: Patroni runs it once, as postgres, after initdb on the first primary. */
+export function renderPostBootstrapScript(s: ResolvedPostgresSettings): string {
+    const psql = `psql -X -v ON_ERROR_STOP=1 -h ${PATRONI_PATHS.socketDir} -p ${s.port} -U ${s.superuser}`;
+    return [
+        "#!/bin/sh",
+        "# Generated by hadb: creates the application role and database, then runs the user's schema as that role.",
+        "set -eu",
+        `${psql} -d postgres -f ${PATRONI_PATHS.bootstrapSql}`,
+        `if [ -s ${PATRONI_PATHS.schemaSql} ]; then`,
+        `  ${psql} -d ${s.databaseName} -c 'SET ROLE ${s.appUser}' -f ${PATRONI_PATHS.schemaSql}`,
+        "fi",
+        "",
+    ].join("\n");
+}
