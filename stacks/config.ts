@@ -7,6 +7,7 @@ export interface StackConfig {
     readonly networkSubnet: string;
     readonly publishAddress: string;
     readonly etcd: { readonly members: number; readonly publishClientPortsFrom: number };
+    readonly haproxyCheckIntervalMs: number;
     readonly postgres: {
         readonly members: number;
         readonly timing: string;
@@ -24,6 +25,7 @@ export function readStackConfig(): StackConfig {
         networkSubnet: c.get("networkSubnet") ?? "172.29.0.0/24",
         publishAddress: c.get("publishAddress") ?? "127.0.0.1",
         etcd: { members: c.getNumber("etcdMembers") ?? 3, publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") ?? 23790 },
+        haproxyCheckIntervalMs: c.getNumber("haproxyCheckIntervalMs") ?? 1000,
         postgres: {
             members: c.getNumber("postgresMembers") ?? 3,
             timing: c.get("postgresTiming") ?? "production",

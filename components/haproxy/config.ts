@@ -58,7 +58,11 @@ export function renderHaproxyConfig(model: HaproxyModel): string {
         "defaults",
         "    mode tcp",
         "    log global",
-        "    timeout connect 2s",
+        // A connect that does not complete within half a check interval is retried on another server: a
+        // killed member costs one client that long, not a TCP timeout.
+        `    timeout connect ${Math.max(250, Math.floor(t.intervalMs / 2))}ms`,
+        "    retries 2",
+        "    option redispatch 1",
         "    timeout client 30m",
         "    timeout server 30m",
         `    timeout check ${Math.max(500, t.intervalMs)}ms`,
@@ -95,6 +99,8 @@ export function renderHaproxyConfig(model: HaproxyModel): string {
         `rise ${t.rise}`,
         // A server that stops qualifying (a demoted leader) loses its sessions at once: no writes to a replica.
         "on-marked-down shutdown-sessions",
+        // A failed client connection marks the server down at once, without waiting for the next checks.
+        "observe layer4 error-limit 1 on-error mark-down",
         ...(model.resolver ? ["resolvers cluster", "init-addr last,libc,none"] : []),
     ].join(" ");
     for (const backend of model.backends) {

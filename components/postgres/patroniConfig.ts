@@ -58,6 +58,8 @@ export function clusterParameters(s: ResolvedPostgresSettings): Record<string, s
 export function pgHba(s: ResolvedPostgresSettings, clusterCidr: string): string[] {
     return [
         "local all all peer",
+        // Patroni reads a rejoining member's own timeline over a local replication connection.
+        `host replication ${s.replicationUser} 127.0.0.1/32 scram-sha-256`,
         `host replication ${s.replicationUser} ${clusterCidr} scram-sha-256`,
         `host all all 127.0.0.1/32 scram-sha-256`,
         `host all all ${clusterCidr} scram-sha-256`,

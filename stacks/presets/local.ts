@@ -27,6 +27,7 @@ export function localPreset(config: StackConfig) {
         backends: pg.backends,
         ports: config.postgres.ports,
         publish: true,
+        checks: { intervalMs: config.haproxyCheckIntervalMs, fall: 2, rise: 1 },
     });
     const host = local.publishAddress;
     return {

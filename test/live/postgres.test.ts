@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { down, up } from "../harness";
+import { healthyCluster, leaderOf, memberSql, missingOrders, OrderWriter, patroniCluster, PatroniMember, switchover, withClient } from "./postgres-support";
+import { containers, liveEngine, report, sleep, waitFor } from "./support";
+
+// The dev stack's Patroni cluster behind HAProxy, on real containers. Client traffic goes only through the
+// endpoints published on 127.0.0.1 (5000 read-write, 5001 read-only); member state is read with docker exec.
+const live = liveEngine();
+
+describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
+    let rwUrl: string;
+    let roUrl: string;
+    let members: string[];
+    const containerOf = (member: string) => members.find((c) => c.endsWith(`-${member}`))!;
+    const cluster = () => patroniCluster(members);
+    const waitHealthy = (what: string, timeoutMs = 120_000) => waitFor(what, async () => {
+        const c = cluster();
+        return healthyCluster(c, members.length, 1) && c;
+    }, timeoutMs, 500);
+
+    /** Runs the writer around a fault and returns what it saw. */
+    async function writeThrough(fault: () => Promise<void>, settle: () => Promise<unknown>) {
+        const writer = new OrderWriter(rwUrl);
+        writer.start();
+        await waitFor("writes flowing before the fault", async () => writer.acknowledged.length >= 20, 30_000);
+        const oldServer = writer.lastServer;
+        const faultAt = Date.now();
+        await fault();
+        const firstWrite = await writer.waitForSuccessAfter(faultAt, oldServer, 90_000);
+        await settle();
+        await sleep(2000);
+        await writer.stop();
+        return { writer, faultAt, firstWrite, gap: writer.longestGap(faultAt - 5000, Date.now()) };
+    }
+
+    beforeAll(async () => {
+        await down("dev", () => {});
+        const started = Date.now();
+        const deployment = await up("dev", { log: () => {} });
+        ({ rwUrl, roUrl, members } = deployment.outputs.postgres);
+        await waitHealthy("a leader and two streaming replicas", 240_000);
+        await waitFor("the read-write endpoint accepting the application user", () => withClient(rwUrl, async (c) => (await c.query("SELECT 1")).rowCount === 1), 60_000);
+        report("postgres dev stack: harness up to a writable, fully replicated cluster", (Date.now() - started) / 1000);
+    });
+
+    afterAll(async () => {
+        if (live) await down("dev", () => {});
+    });
+
+    it("bootstraps one leader and two streaming replicas with zero lag", async () => {
+        await waitHealthy("the synchronous standby chosen", 30_000);
+        const members_ = cluster();
+        expect(members_.filter((m) => m.role === "leader")).toHaveLength(1);
+        expect(members_.filter((m) => m.role !== "leader").map((m) => [m.state, m.lag])).toEqual([
+            ["streaming", 0],
+            ["streaming", 0],
+        ]);
+        // Synchronous mode: exactly one replica is the synchronous standby.
+        expect(members_.filter((m) => m.role === "sync_standby")).toHaveLength(1);
+    });
+
+    it("writes through the read-write port to the leader and reads them through the read-only port from replicas", async () => {
+        const written = await withClient(rwUrl, (c) => c.query("INSERT INTO orders (customer_id) VALUES (7) RETURNING id, pg_is_in_recovery() AS replica"));
+        expect(written.rows[0].replica).toBe(false);
+        const id = Number(written.rows[0].id);
+        const { seconds } = await waitFor(
+            "the order visible on the read-only port",
+            () => withClient(roUrl, async (c) => (await c.query("SELECT 1 FROM orders WHERE id = $1", [id])).rowCount === 1),
+            10_000,
+            100,
+        );
+        report("postgres: row written on 5000 visible on 5001 after", seconds);
+        const sessions = [];
+        for (let i = 0; i < 6; i++) {
+            sessions.push(await withClient(roUrl, async (c) => (await c.query("SELECT pg_is_in_recovery() AS replica, inet_server_addr()::text AS addr")).rows[0]));
+        }
+        expect(sessions.every((s) => s.replica === true), JSON.stringify(sessions)).toBe(true);
+        expect(new Set(sessions.map((s) => s.addr)).size).toBe(2);
+    });
+
+    let killedLeader = "";
+
+    it("after docker kill of the leader, a new leader takes writes and no acknowledged write is lost", async () => {
+        const before = leaderOf(cluster())!;
+        killedLeader = before.name;
+        const { writer, firstWrite } = await writeThrough(
+            () => containers.kill(containerOf(before.name)),
+            () => waitFor("a new leader", async () => leaderOf(cluster())?.name !== before.name, 30_000),
+        );
+        report("postgres: docker kill of the leader -> first acknowledged write through 5000", firstWrite);
+        const after = leaderOf(cluster())!;
+        expect(after.name).not.toBe(before.name);
+        expect(writer.acknowledged.length).toBeGreaterThan(20);
+        expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
+    });
+
+    it("the killed leader rejoins as a replica and catches up", async () => {
+        expect(killedLeader, "runs after the kill test").not.toBe("");
+        const old = containerOf(killedLeader);
+        const restartedAt = Date.now();
+        await containers.start(old);
+        const { value } = await waitHealthy("the old leader streaming again");
+        report("postgres: old leader restarted -> streaming replica with lag 0", (Date.now() - restartedAt) / 1000);
+        expect(value.find((m: PatroniMember) => m.name === killedLeader)?.role).not.toBe("leader");
+        const leader = containerOf(leaderOf(value)!.name);
+        const counts = () => [leader, old].map((c) => memberSql(c, "SELECT count(*) FROM orders"));
+        await waitFor("the same number of orders on the old leader", async () => new Set(counts()).size === 1, 30_000);
+        expect(memberSql(old, "SELECT pg_is_in_recovery()")).toBe("t");
+    });
+
+    it("a planned switchover moves the leader with little write unavailability and no loss", async () => {
+        const members_ = cluster();
+        const before = leaderOf(members_)!;
+        const candidate = members_.find((m) => m.role === "sync_standby")!;
+        const { writer, gap } = await writeThrough(
+            async () => {
+                switchover(containerOf(before.name), before.name, candidate.name);
+            },
+            () => waitFor("the candidate leading", async () => leaderOf(cluster())?.name === candidate.name, 30_000),
+        );
+        report("postgres: planned switchover write unavailability (longest gap between acknowledged writes)", gap);
+        expect(leaderOf(cluster())?.name).toBe(candidate.name);
+        expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
+        await waitHealthy("the former leader streaming after the switchover");
+    });
+
+    it("a graceful stop of the leader hands over with no loss", async () => {
+        const before = leaderOf(cluster())!;
+        const { writer, gap } = await writeThrough(
+            () => containers.stop(containerOf(before.name)),
+            () => waitFor("a new leader", async () => ![undefined, before.name].includes(leaderOf(cluster())?.name), 30_000),
+        );
+        report("postgres: docker stop of the leader write unavailability (longest gap)", gap);
+        expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
+        await containers.start(containerOf(before.name));
+        await waitHealthy("the stopped leader back as a replica");
+    });
+
+    it("losing a replica does not interrupt reads on the read-only port", async () => {
+        const replica = cluster().find((m) => m.role === "replica")!;
+        const reads: number[] = [];
+        const errors: string[] = [];
+        const started = Date.now();
+        const killedAt = started + 2000;
+        // Four readers, each opening a fresh session per read, like a small pool: a session that was open on
+        // the killed replica fails, the endpoint itself must keep answering.
+        const reader = async () => {
+            for (let i = 0; i < 500 && Date.now() - started < 10_000; i++) {
+                try {
+                    const row = await withClient(roUrl, async (c) => (await c.query("SELECT pg_is_in_recovery() AS replica")).rows[0]);
+                    if (row.replica !== true) errors.push("read-only session on a primary");
+                    else reads.push(Date.now());
+                } catch (err) {
+                    errors.push((err as Error).message);
+                }
+            }
+        };
+        const killer = (async () => {
+            await sleep(killedAt - Date.now());
+            await containers.kill(containerOf(replica.name));
+        })();
+        await Promise.all([reader(), reader(), reader(), reader(), killer]);
+        reads.sort((a, b) => a - b);
+        let gap = 0;
+        for (let i = 1; i < reads.length; i++) gap = Math.max(gap, reads[i] - reads[i - 1]);
+        report(`postgres: longest gap between reads on 5001 while a replica was killed (${reads.length} reads, ${errors.length} failed: ${errors.join("; ") || "none"})`, gap / 1000);
+        expect(errors.filter((e) => e.includes("primary"))).toEqual([]);
+        expect(reads.filter((t) => t > killedAt + 1000).length).toBeGreaterThan(20);
+        // A connection that fails marks the server down at once and is redispatched, so no read waits longer
+        // than one check interval (500 ms in the dev stack).
+        expect(gap).toBeLessThanOrEqual(500);
+        await containers.start(containerOf(replica.name));
+        await waitHealthy("the killed replica streaming again");
+    });
+});
+
