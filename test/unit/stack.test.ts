@@ -2,61 +2,89 @@ import { describe, expect, it } from "vitest";
 import { runStack } from "../harness/mockRun";
 import { byType } from "./helpers";
 
+const CONTAINER = "docker:index/container:Container";
+
 describe("dev stack program", () => {
     it.each([true, false])("runs without error (preview=%s)", async (preview) => {
         const run = await runStack("dev", { preview });
         expect(byType(run.resources, "hadb:etcd:EtcdCluster")).toHaveLength(1);
+        expect(byType(run.resources, "hadb:postgres:PatroniCluster")).toHaveLength(1);
+        expect(byType(run.resources, "hadb:haproxy:Frontend")).toHaveLength(1);
     });
 
-    it("declares one network, one etcd image and a container plus a data volume per etcd member", async () => {
+    it("declares one network, an image per server kind, and a container per member with its volume", async () => {
         const { resources } = await runStack("dev");
-        const containers = byType(resources, "docker:index/container:Container");
+        const containers = byType(resources, CONTAINER);
         const volumes = byType(resources, "docker:index/volume:Volume");
         const [network] = byType(resources, "docker:index/network:Network");
         const images = byType(resources, "docker:index/image:Image");
-        const etcd = byType(resources, "hadb:etcd:EtcdCluster")[0];
         const target = byType(resources, "hadb:docker:Target")[0];
 
-        expect(containers.map((c) => c.inputs.name)).toEqual(["hadb-dev-etcd-0", "hadb-dev-etcd-1", "hadb-dev-etcd-2"]);
-        expect(volumes.map((v) => v.inputs.name)).toEqual(["hadb-dev-etcd-0-data", "hadb-dev-etcd-1-data", "hadb-dev-etcd-2-data"]);
-        expect(images.map((i) => i.inputs.imageName)).toEqual(["hadb/etcd:local"]);
-        expect(images[0].inputs.skipPush).toBe(true);
-        expect(images[0].inputs.build.args).toEqual({ BASE_IMAGE: "debian:trixie-slim" });
+        expect(containers.map((c) => c.inputs.name).sort()).toEqual(
+            ["etcd-0", "etcd-1", "etcd-2", "pg-0", "pg-1", "pg-2", "pg-proxy-0"].map((n) => `hadb-dev-${n}`),
+        );
+        expect(volumes.map((v) => v.inputs.name).sort()).toEqual(["etcd-0", "etcd-1", "etcd-2", "pg-0", "pg-1", "pg-2"].map((n) => `hadb-dev-${n}-data`));
+        expect(images.map((i) => i.inputs.imageName).sort()).toEqual(["hadb/etcd:local", "hadb/haproxy:local", "hadb/postgres:local"]);
+        expect(images.every((i) => i.inputs.skipPush === true && i.inputs.build.args.BASE_IMAGE === "debian:trixie-slim")).toBe(true);
         expect(network.inputs.ipamConfigs).toEqual([{ subnet: "172.29.0.0/24" }]);
-
-        // Children hang under their component; containers wait for their image, network and volume.
         expect(network.parent).toBe(target.urn);
-        expect(images[0].parent).toBe(target.urn);
-        for (const [i, c] of containers.entries()) {
-            expect(c.parent).toBe(etcd.urn);
-            expect(c.dependencies).toEqual(expect.arrayContaining([images[0].urn, network.urn, volumes[i].urn]));
-            expect(c.inputs.networksAdvanced).toEqual([{ name: "hadb-dev", aliases: [`etcd-${i}`] }]);
-            expect(c.inputs.volumes).toEqual([{ volumeName: `hadb-dev-etcd-${i}-data`, containerPath: "/var/lib/etcd" }]);
+
+        for (const c of containers) {
+            const member = c.inputs.name.replace("hadb-dev-", "");
+            const image = images.find((i) => i.inputs.imageName === c.inputs.image)!;
+            expect(c.dependencies).toEqual(expect.arrayContaining([image.urn, network.urn]));
+            expect(c.inputs.networksAdvanced).toEqual([{ name: "hadb-dev", aliases: [member] }]);
             expect(c.inputs.healthcheck.tests[0]).toBe("CMD");
             expect(c.inputs.restart).toBe("unless-stopped");
+            const volume = volumes.find((v) => v.inputs.name === `hadb-dev-${member}-data`);
+            if (volume) expect(c.dependencies).toContain(volume.urn);
         }
     });
 
-    it("publishes only on 127.0.0.1 and only the client ports", async () => {
+    it("publishes only on 127.0.0.1: etcd clients, and HAProxy's 5000, 5001 and 7000", async () => {
         const { resources } = await runStack("dev");
-        const ports = byType(resources, "docker:index/container:Container").flatMap((c) => c.inputs.ports ?? []);
-        expect(ports).toEqual([23790, 23791, 23792].map((external) => ({ internal: 2379, external, ip: "127.0.0.1", protocol: "tcp" })));
+        const published = byType(resources, CONTAINER).flatMap((c) => (c.inputs.ports ?? []).map((p: any) => ({ container: c.inputs.name, ...p })));
+        expect(published.every((p) => p.ip === "127.0.0.1")).toBe(true);
+        expect(published.map((p) => `${p.container}:${p.external}->${p.internal}`).sort()).toEqual([
+            "hadb-dev-etcd-0:23790->2379",
+            "hadb-dev-etcd-1:23791->2379",
+            "hadb-dev-etcd-2:23792->2379",
+            "hadb-dev-pg-proxy-0:5000->5000",
+            "hadb-dev-pg-proxy-0:5001->5001",
+            "hadb-dev-pg-proxy-0:7000->7000",
+        ]);
     });
 
-    it("exports the published etcd endpoints and member names", async () => {
+    it("exports exactly the documented outputs", async () => {
         const { outputs } = await runStack("dev");
-        expect(outputs).toEqual({
-            etcd: {
-                endpoints: ["http://127.0.0.1:23790", "http://127.0.0.1:23791", "http://127.0.0.1:23792"],
-                members: ["hadb-dev-etcd-0", "hadb-dev-etcd-1", "hadb-dev-etcd-2"],
-            },
+        expect(Object.keys(outputs).sort()).toEqual(["etcd", "postgres"]);
+        expect(outputs.etcd).toEqual({
+            endpoints: ["http://127.0.0.1:23790", "http://127.0.0.1:23791", "http://127.0.0.1:23792"],
+            members: ["hadb-dev-etcd-0", "hadb-dev-etcd-1", "hadb-dev-etcd-2"],
         });
+        const pg = outputs.postgres as Record<string, any>;
+        expect(Object.keys(pg).sort()).toEqual(["members", "roUrl", "rwUrl", "superuserUrl"]);
+        expect(pg.rwUrl).toMatch(/^postgresql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:5000\/app$/);
+        expect(pg.roUrl).toMatch(/^postgresql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:5001\/app$/);
+        expect(pg.superuserUrl).toMatch(/^postgresql:\/\/postgres:[A-Za-z0-9]{32}@127\.0\.0\.1:5000\/postgres$/);
+        expect(pg.members).toEqual(["hadb-dev-pg-0", "hadb-dev-pg-1", "hadb-dev-pg-2"]);
     });
 
-    it("follows stack config: member count and base image", async () => {
-        const { resources } = await runStack("dev", { config: { "hadb:etcdMembers": 5, "hadb:baseImageTrixie": "hadb-base:trixie" } });
-        expect(byType(resources, "docker:index/container:Container")).toHaveLength(5);
-        expect(byType(resources, "docker:index/image:Image")[0].inputs.build.args.BASE_IMAGE).toBe("hadb-base:trixie");
+    it("uses the dev timing profile, synchronous replication and the e-commerce schema from Pulumi.dev.yaml", async () => {
+        const { resources } = await runStack("dev");
+        const uploads = byType(resources, CONTAINER).find((c) => c.inputs.name === "hadb-dev-pg-0")!.inputs.uploads;
+        const config = uploads.find((u: any) => u.file === "/etc/patroni/patroni.yml").content;
+        expect(config).toMatch(/loop_wait: 1\n/);
+        expect(config).toMatch(/synchronous_mode: true\n/);
+        expect(uploads.find((u: any) => u.file === "/etc/patroni/schema.sql").content).toMatch(/CREATE TABLE order_items/);
+    });
+
+    it("follows stack config: member counts and base image", async () => {
+        const { resources } = await runStack("dev", { config: { "hadb:etcdMembers": 5, "hadb:postgresMembers": 2, "hadb:baseImageTrixie": "hadb-base:trixie" } });
+        const names = byType(resources, CONTAINER).map((c) => c.inputs.name);
+        expect(names.filter((n) => n.includes("etcd"))).toHaveLength(5);
+        expect(names.filter((n) => /pg-\d$/.test(n))).toHaveLength(2);
+        expect(byType(resources, "docker:index/image:Image").every((i) => i.inputs.build.args.BASE_IMAGE === "hadb-base:trixie")).toBe(true);
     });
 
     it("fails on an unknown preset with the config key named", async () => {
