@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     const { outputs } = await up("dev", { log: () => {} });
     const { rwUrl, members } = outputs.postgres as { rwUrl: string; members: string[] };
     const containerOf = (member: string) => members.find((c) => c.endsWith(`-${member}`))!;
-    const healthy = () => waitFor("healthy cluster", async () => healthyCluster(patroniCluster(members), members.length, 1), 180_000, 250);
+    const healthy = () => waitFor("healthy cluster", async () => healthyCluster(await patroniCluster(members), members.length, 1), 180_000, 250);
     await healthy();
     await waitFor("writable", () => withClient(rwUrl, async (c) => (await c.query("SELECT 1")).rowCount === 1), 60_000);
     const bootstrap = (Date.now() - t0) / 1000;
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     const results: Record<string, number[]> = { kill: [], stop: [], switchover: [] };
     for (let round = 1; round <= rounds; round++) {
         for (const kind of ["kill", "stop", "switchover"] as const) {
-            const cluster = patroniCluster(members);
+            const cluster = await patroniCluster(members);
             const leader = leaderOf(cluster)!.name;
             const writer = new OrderWriter(rwUrl);
             writer.start();
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
             const at = Date.now();
             if (kind === "kill") await containers.kill(containerOf(leader));
             else if (kind === "stop") await containers.stop(containerOf(leader));
-            else switchover(containerOf(leader), leader, cluster.find((m) => m.role === "sync_standby")!.name);
+            else await switchover(containerOf(leader), leader, cluster.find((m) => m.role === "sync_standby")!.name);
             await writer.waitForSuccessAfter(at, oldServer, 90_000);
             await new Promise((r) => setTimeout(r, 1500));
             await writer.stop();

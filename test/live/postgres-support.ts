@@ -1,4 +1,5 @@
-import { execFileSync } from "child_process";
+import { execFile } from "child_process";
+import { promisify } from "util";
 import { Client } from "pg";
 import { sleep } from "./support";
 
@@ -11,17 +12,21 @@ export interface PatroniMember {
     timeline?: number;
 }
 
-/** Runs a command in a container (member introspection only; client traffic goes through 127.0.0.1). */
-export function dockerExec(container: string, args: string[], timeoutMs = 15_000): string {
-    return execFileSync("docker", ["exec", container, ...args], { timeout: timeoutMs, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Runs a command in a container (member introspection only; client traffic goes through 127.0.0.1).
+ * Asynchronous, so writers and readers measuring unavailability are never paused by it.
+ */
+export async function dockerExec(container: string, args: string[], timeoutMs = 15_000): Promise<string> {
+    const { stdout } = await promisify(execFile)("docker", ["exec", container, ...args], { timeout: timeoutMs, encoding: "utf8" });
+    return stdout;
 }
 
 /** The cluster as any reachable member's Patroni sees it. */
-export function patroniCluster(containers: readonly string[]): PatroniMember[] {
+export async function patroniCluster(containers: readonly string[]): Promise<PatroniMember[]> {
     let last: unknown;
     for (const c of containers) {
         try {
-            return JSON.parse(dockerExec(c, ["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:8008/cluster"])).members;
+            return JSON.parse(await dockerExec(c, ["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:8008/cluster"])).members;
         } catch (err) {
             last = err;
         }
@@ -41,14 +46,17 @@ export function healthyCluster(members: PatroniMember[], size: number, syncStand
     return members.length === size && leaders.length === 1 && replicas.length === size - 1 && sync.length === syncStandbys;
 }
 
-/** A planned switchover through patronictl, which uses the REST API credentials in the member's own config. */
-export function switchover(container: string, leader: string, candidate: string): void {
-    dockerExec(container, ["patronictl", "-c", "/etc/patroni/patroni.yml", "switchover", "--leader", leader, "--candidate", candidate, "--force"], 30_000);
+/**
+ * A planned switchover through patronictl, which uses the REST API credentials in the member's own config.
+ * Asynchronous, so a writer measuring unavailability keeps running while patronictl waits.
+ */
+export async function switchover(container: string, leader: string, candidate: string): Promise<void> {
+    await dockerExec(container, ["patronictl", "-c", "/etc/patroni/patroni.yml", "switchover", "--leader", leader, "--candidate", candidate, "--force"], 30_000);
 }
 
 /** SQL on one member, as postgres over its local socket. */
-export function memberSql(container: string, sql: string, database = "app"): string {
-    return dockerExec(container, ["psql", "-X", "-At", "-h", "/run/postgresql", "-U", "postgres", "-d", database, "-c", sql]).trim();
+export async function memberSql(container: string, sql: string, database = "app"): Promise<string> {
+    return (await dockerExec(container, ["psql", "-X", "-At", "-h", "/run/postgresql", "-U", "postgres", "-d", database, "-c", sql])).trim();
 }
 
 export async function withClient<T>(url: string, work: (c: Client) => Promise<T>): Promise<T> {

@@ -13,10 +13,16 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     let members: string[];
     const containerOf = (member: string) => members.find((c) => c.endsWith(`-${member}`))!;
     const cluster = () => patroniCluster(members);
-    const waitHealthy = (what: string, timeoutMs = 120_000) => waitFor(what, async () => {
-        const c = cluster();
-        return healthyCluster(c, members.length, 1) && c;
-    }, timeoutMs, 500);
+    const waitHealthy = (what: string, timeoutMs = 120_000) =>
+        waitFor(
+            what,
+            async () => {
+                const c = await cluster();
+                return healthyCluster(c, members.length, 1) && c;
+            },
+            timeoutMs,
+            500,
+        );
 
     /** Runs the writer around a fault and returns what it saw. */
     async function writeThrough(fault: () => Promise<void>, settle: () => Promise<unknown>) {
@@ -49,7 +55,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
 
     it("bootstraps one leader and two streaming replicas with zero lag", async () => {
         await waitHealthy("the synchronous standby chosen", 30_000);
-        const members_ = cluster();
+        const members_ = await cluster();
         expect(members_.filter((m) => m.role === "leader")).toHaveLength(1);
         expect(members_.filter((m) => m.role !== "leader").map((m) => [m.state, m.lag])).toEqual([
             ["streaming", 0],
@@ -81,14 +87,14 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     let killedLeader = "";
 
     it("after docker kill of the leader, a new leader takes writes and no acknowledged write is lost", async () => {
-        const before = leaderOf(cluster())!;
+        const before = leaderOf(await cluster())!;
         killedLeader = before.name;
         const { writer, firstWrite } = await writeThrough(
             () => containers.kill(containerOf(before.name)),
-            () => waitFor("a new leader", async () => leaderOf(cluster())?.name !== before.name, 30_000),
+            () => waitFor("a new leader", async () => leaderOf(await cluster())?.name !== before.name, 30_000),
         );
         report("postgres: docker kill of the leader -> first acknowledged write through 5000", firstWrite);
-        const after = leaderOf(cluster())!;
+        const after = leaderOf(await cluster())!;
         expect(after.name).not.toBe(before.name);
         expect(writer.acknowledged.length).toBeGreaterThan(20);
         expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
@@ -103,32 +109,30 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         report("postgres: old leader restarted -> streaming replica with lag 0", (Date.now() - restartedAt) / 1000);
         expect(value.find((m: PatroniMember) => m.name === killedLeader)?.role).not.toBe("leader");
         const leader = containerOf(leaderOf(value)!.name);
-        const counts = () => [leader, old].map((c) => memberSql(c, "SELECT count(*) FROM orders"));
-        await waitFor("the same number of orders on the old leader", async () => new Set(counts()).size === 1, 30_000);
-        expect(memberSql(old, "SELECT pg_is_in_recovery()")).toBe("t");
+        const counts = () => Promise.all([leader, old].map((c) => memberSql(c, "SELECT count(*) FROM orders")));
+        await waitFor("the same number of orders on the old leader", async () => new Set(await counts()).size === 1, 30_000);
+        expect(await memberSql(old, "SELECT pg_is_in_recovery()")).toBe("t");
     });
 
     it("a planned switchover moves the leader with little write unavailability and no loss", async () => {
-        const members_ = cluster();
+        const members_ = await cluster();
         const before = leaderOf(members_)!;
         const candidate = members_.find((m) => m.role === "sync_standby")!;
         const { writer, gap } = await writeThrough(
-            async () => {
-                switchover(containerOf(before.name), before.name, candidate.name);
-            },
-            () => waitFor("the candidate leading", async () => leaderOf(cluster())?.name === candidate.name, 30_000),
+            () => switchover(containerOf(before.name), before.name, candidate.name),
+            () => waitFor("the candidate leading", async () => leaderOf(await cluster())?.name === candidate.name, 30_000),
         );
         report("postgres: planned switchover write unavailability (longest gap between acknowledged writes)", gap);
-        expect(leaderOf(cluster())?.name).toBe(candidate.name);
+        expect(leaderOf(await cluster())?.name).toBe(candidate.name);
         expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
         await waitHealthy("the former leader streaming after the switchover");
     });
 
     it("a graceful stop of the leader hands over with no loss", async () => {
-        const before = leaderOf(cluster())!;
+        const before = leaderOf(await cluster())!;
         const { writer, gap } = await writeThrough(
             () => containers.stop(containerOf(before.name)),
-            () => waitFor("a new leader", async () => ![undefined, before.name].includes(leaderOf(cluster())?.name), 30_000),
+            () => waitFor("a new leader", async () => ![undefined, before.name].includes(leaderOf(await cluster())?.name), 30_000),
         );
         report("postgres: docker stop of the leader write unavailability (longest gap)", gap);
         expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
@@ -137,7 +141,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     });
 
     it("losing a replica does not interrupt reads on the read-only port", async () => {
-        const replica = cluster().find((m) => m.role === "replica")!;
+        const replica = (await cluster()).find((m) => m.role === "replica")!;
         const reads: number[] = [];
         const errors: string[] = [];
         const started = Date.now();
@@ -171,6 +175,23 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         expect(gap).toBeLessThanOrEqual(500);
         await containers.start(containerOf(replica.name));
         await waitHealthy("the killed replica streaming again");
+    });
+
+    it("the read-only port falls back to the leader when no replica qualifies", async () => {
+        const replicas = (await cluster()).filter((m) => m.role !== "leader");
+        const stoppedAt = Date.now();
+        await Promise.all(replicas.map((m) => containers.stop(containerOf(m.name))));
+        await waitFor(
+            "a read-only session answered by the leader",
+            () => withClient(roUrl, async (c) => (await c.query("SELECT pg_is_in_recovery() AS replica")).rows[0].replica === false),
+            30_000,
+            200,
+        );
+        report("postgres: both replicas stopped -> read-only port served by the leader after", (Date.now() - stoppedAt) / 1000);
+        // Writes go on too: synchronous mode "on" (not strict) lets the leader commit alone.
+        await withClient(rwUrl, (c) => c.query("INSERT INTO orders (customer_id) VALUES (99)"));
+        await Promise.all(replicas.map((m) => containers.start(containerOf(m.name))));
+        await waitHealthy("both replicas streaming again");
     });
 });
 

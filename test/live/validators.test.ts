@@ -1,0 +1,63 @@
+import { spawnSync } from "child_process";
+import { describe, expect, it } from "vitest";
+import { frontendModel, renderHaproxyConfig, renderPatroniConfig, resolvePostgresSettings } from "../../components";
+import { runStack } from "../harness/mockRun";
+import { LOCAL_IMAGE_CONFIG } from "../harness";
+import { liveEngine } from "./support";
+
+// The servers' own validators, run inside the project's images on every configuration the dev stack renders
+// and on variants of the renderers' settings.
+const live = liveEngine();
+
+function validateInImage(image: string, file: string, command: string, content: string): { ok: boolean; output: string } {
+    const script = `cat > ${file} && ${command}`;
+    const r = spawnSync("docker", ["run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", image, "-c", script], { input: content, encoding: "utf8", timeout: 60_000 });
+    return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
+}
+
+const haproxyCheck = (cfg: string) => validateInImage("hadb/haproxy:local", "/tmp/haproxy.cfg", "haproxy -c -f /tmp/haproxy.cfg", cfg);
+const patroniCheck = (yml: string) => validateInImage("hadb/postgres:local", "/tmp/patroni.yml", "patroni --validate-config /tmp/patroni.yml", yml);
+
+describe.skipIf(!live)("rendered configuration passes the servers' own validators", () => {
+    it("every haproxy.cfg and patroni.yml of the dev stack", async () => {
+        const { resources } = await runStack("dev", { config: LOCAL_IMAGE_CONFIG });
+        const uploads = resources.filter((r) => r.type === "docker:index/container:Container").flatMap((c) => (c.inputs.uploads ?? []).map((u: any) => ({ container: c.inputs.name, ...u })));
+        const haproxy = uploads.filter((u) => u.file.endsWith("haproxy.cfg"));
+        const patroni = uploads.filter((u) => u.file.endsWith("patroni.yml"));
+        expect(haproxy).toHaveLength(1);
+        expect(patroni).toHaveLength(3);
+        for (const u of haproxy) {
+            const r = haproxyCheck(u.content);
+            expect(r.ok, `${u.container}: ${r.output}`).toBe(true);
+        }
+        for (const u of patroni) {
+            const r = patroniCheck(u.content);
+            expect(r.ok, `${u.container}: ${r.output}`).toBe(true);
+        }
+    });
+
+    it("variants: strict synchronous mode, custom timing, tags, pass-through parameters, two proxy instances", () => {
+        const pw = { superuser: "a", replication: "b", app: "c", restApi: "d" };
+        const ctx = { scope: "orders", member: "orders-4", tags: { nofailover: true, noloadbalance: true }, dcsHosts: ["dcs-0:2379"], clusterCidr: "10.42.0.0/16" };
+        const settings = resolvePostgresSettings({
+            members: 5,
+            synchronousMode: "strict",
+            synchronousStandbys: 2,
+            timing: "patroni-defaults",
+            usePgRewind: false,
+            parameters: { shared_buffers: "256MB", log_min_duration_statement: 500 },
+        });
+        const patroni = patroniCheck(renderPatroniConfig(settings, ctx, pw));
+        expect(patroni.ok, patroni.output).toBe(true);
+        const backends = [0, 1, 2, 3, 4].map((i) => ({ name: `orders-${i}`, host: `orders-${i}`, port: 6432, apiPort: 8009 }));
+        const haproxy = haproxyCheck(
+            renderHaproxyConfig(frontendModel({ mode: "postgres", backends, instances: 2, maxReplicaLagBytes: 0, checks: { intervalMs: 2000, fall: 3, rise: 2 } })),
+        );
+        expect(haproxy.ok, haproxy.output).toBe(true);
+    });
+
+    it("the validators do reject a broken configuration", () => {
+        expect(haproxyCheck("frontend x\n    bind :5000\n    default_backend missing\n").ok).toBe(false);
+        expect(patroniCheck("scope: x\nname: y\nrestapi: {listen: 'nonsense'}\n").ok).toBe(false);
+    });
+});
