@@ -1,5 +1,6 @@
 import { spawnSync } from "child_process";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { frontendModel, renderHaproxyConfig, renderPatroniConfig, resolvePostgresSettings } from "../../components";
 import { runStack } from "../harness/mockRun";
 import { LOCAL_IMAGE_CONFIG } from "../harness";
@@ -9,14 +10,29 @@ import { liveEngine } from "./support";
 // and on variants of the renderers' settings.
 const live = liveEngine();
 
-function validateInImage(image: string, file: string, command: string, content: string): { ok: boolean; output: string } {
-    const script = `cat > ${file} && ${command}`;
-    const r = spawnSync("docker", ["run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", image, "-c", script], { input: content, encoding: "utf8", timeout: 60_000 });
+/** Runs a validator on `content` in a throwaway container. `hosts` resolve as they would on the cluster network. */
+function validateInImage(image: string, file: string, command: string, content: string, hosts: string[] = []): { ok: boolean; output: string } {
+    const script = `cat > ${file} && { ${command}; }`;
+    const addHosts = [...new Set(hosts)].flatMap((h) => ["--add-host", `${h}:127.0.0.1`]);
+    const args = ["run", "--rm", "-i", "--network", "none", ...addHosts, "--entrypoint", "sh", image, "-c", script];
+    const r = spawnSync("docker", args, { input: content, encoding: "utf8", timeout: 60_000 });
     return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
 
 const haproxyCheck = (cfg: string) => validateInImage("hadb/haproxy:local", "/tmp/haproxy.cfg", "haproxy -c -f /tmp/haproxy.cfg", cfg);
-const patroniCheck = (yml: string) => validateInImage("hadb/postgres:local", "/tmp/patroni.yml", "patroni --validate-config /tmp/patroni.yml", yml);
+/**
+ * Patroni's validator resolves and connects to the DCS hosts, which exist only on the cluster's own network:
+ * they are pointed at a TCP listener inside the validator's container, everything else is validated as is.
+ */
+function patroniCheck(yml: string) {
+    const config = parse(yml);
+    const dcs: [string, string][] = (config.etcd3?.hosts ?? []).map((h: string) => h.split(":") as [string, string]);
+    const listeners = [...new Set(dcs.map(([, port]) => port))]
+        .map((port) => `python3 -m http.server --bind 127.0.0.1 ${Number(port)} >/dev/null 2>&1 &`)
+        .join(" ");
+    const command = `${listeners} sleep 1; patroni --validate-config /tmp/patroni.yml`;
+    return validateInImage("hadb/postgres:local", "/tmp/patroni.yml", command, yml, dcs.map(([host]) => host));
+}
 
 describe.skipIf(!live)("rendered configuration passes the servers' own validators", () => {
     it("every haproxy.cfg and patroni.yml of the dev stack", async () => {
