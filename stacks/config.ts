@@ -8,6 +8,13 @@ export interface StackConfig {
     readonly publishAddress: string;
     readonly etcd: { readonly members: number; readonly publishClientPortsFrom: number };
     readonly haproxyCheckIntervalMs: number;
+    readonly mysql: {
+        readonly members: number;
+        readonly mode: string;
+        readonly timing: string;
+        readonly bootstrapSql?: string;
+        readonly ports: { readonly readWrite: number; readonly readOnly: number; readonly stats: number };
+    };
     readonly postgres: {
         readonly members: number;
         readonly timing: string;
@@ -26,6 +33,17 @@ export function readStackConfig(): StackConfig {
         publishAddress: c.get("publishAddress") ?? "127.0.0.1",
         etcd: { members: c.getNumber("etcdMembers") ?? 3, publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") ?? 23790 },
         haproxyCheckIntervalMs: c.getNumber("haproxyCheckIntervalMs") ?? 1000,
+        mysql: {
+            members: c.getNumber("mysqlMembers") ?? 3,
+            mode: c.get("mysqlMode") ?? "single-primary",
+            timing: c.get("mysqlTiming") ?? "production",
+            bootstrapSql: c.get("mysqlBootstrapSql") || undefined,
+            ports: {
+                readWrite: c.getNumber("mysqlReadWritePort") ?? 6446,
+                readOnly: c.getNumber("mysqlReadOnlyPort") ?? 6447,
+                stats: c.getNumber("mysqlStatsPort") ?? 7001,
+            },
+        },
         postgres: {
             members: c.getNumber("postgresMembers") ?? 3,
             timing: c.get("postgresTiming") ?? "production",

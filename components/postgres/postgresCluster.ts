@@ -3,6 +3,7 @@ import { planOrFail } from "../core/errors";
 import { FrontendBackend } from "../haproxy/plan";
 import { Target } from "../core/plan";
 import { secretPassword } from "../core/secrets";
+import { secretUrl } from "../core/urls";
 import { EtcdCluster } from "../etcd/etcdCluster";
 import { EtcdSettings } from "../etcd/plan";
 import { resolvePostgresSettings } from "./patroniConfig";
@@ -77,7 +78,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
     connectionUrl(host: pulumi.Input<string>, port: pulumi.Input<number>, role: "app" | "superuser"): pulumi.Output<string> {
         const user = role === "app" ? this.appUser : this.superuser;
         const password = role === "app" ? this.appPassword : this.superuserPassword;
-        const database = role === "app" ? this.databaseName : "postgres";
-        return pulumi.secret(pulumi.interpolate`postgresql://${user}:${password.apply(encodeURIComponent)}@${host}:${port}/${database}`);
+        return secretUrl("postgresql", user, password, host, port, role === "app" ? this.databaseName : "postgres");
     }
 }

@@ -1,4 +1,4 @@
-import { DockerTarget, EtcdCluster, HaproxyFrontend, PostgresCluster, PostgresSettings, SynchronousMode } from "../../components";
+import { DockerTarget, EtcdCluster, GroupMode, HaproxyFrontend, MySqlCluster, MySqlSettings, PostgresCluster, PostgresSettings, SynchronousMode } from "../../components";
 import { StackConfig } from "../config";
 
 /** Everything on the local Docker engine: what developers and the live tests run. */
@@ -29,6 +29,22 @@ export function localPreset(config: StackConfig) {
         publish: true,
         checks: { intervalMs: config.haproxyCheckIntervalMs, fall: 2, rise: 1 },
     });
+    const mysql = new MySqlCluster("mysql", {
+        target: local,
+        members: config.mysql.members,
+        mode: config.mysql.mode as GroupMode,
+        timing: config.mysql.timing as MySqlSettings["timing"],
+        bootstrapSql: config.mysql.bootstrapSql,
+    });
+    const mysqlProxy = new HaproxyFrontend("mysql-proxy", {
+        target: local,
+        mode: "mysql",
+        backends: mysql.backends,
+        multiWriter: mysql.multiPrimary,
+        ports: config.mysql.ports,
+        publish: true,
+        checks: { intervalMs: config.haproxyCheckIntervalMs, fall: 2, rise: 1 },
+    });
     const host = local.publishAddress;
     return {
         etcd: { endpoints: etcd.publishedClientEndpoints, members: etcd.memberNames },
@@ -37,6 +53,12 @@ export function localPreset(config: StackConfig) {
             roUrl: pg.connectionUrl(host, pgProxy.publishedPorts.readOnly, "app"),
             superuserUrl: pg.connectionUrl(host, pgProxy.publishedPorts.readWrite, "superuser"),
             members: pg.memberNames,
+        },
+        mysql: {
+            rwUrl: mysql.connectionUrl(host, mysqlProxy.publishedPorts.readWrite, "app"),
+            roUrl: mysql.connectionUrl(host, mysqlProxy.publishedPorts.readOnly, "app"),
+            adminUrl: mysql.connectionUrl(host, mysqlProxy.publishedPorts.readWrite, "admin"),
+            members: mysql.memberNames,
         },
     };
 }

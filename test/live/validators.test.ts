@@ -67,7 +67,7 @@ describe.skipIf(!live)("rendered configuration passes the servers' own validator
         expect(patroni.ok, patroni.output).toBe(true);
         const backends = [0, 1, 2, 3, 4].map((i) => ({ name: `orders-${i}`, host: `orders-${i}`, port: 6432, apiPort: 8009 }));
         const haproxy = haproxyCheck(
-            renderHaproxyConfig(frontendModel({ mode: "postgres", backends, instances: 2, maxReplicaLagBytes: 0, checks: { intervalMs: 2000, fall: 3, rise: 2 } })),
+            renderHaproxyConfig(frontendModel({ mode: "postgres", backends, instances: 2, maxReplicaLag: 0, checks: { intervalMs: 2000, fall: 3, rise: 2 } })),
         );
         expect(haproxy.ok, haproxy.output).toBe(true);
     });

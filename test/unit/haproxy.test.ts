@@ -14,7 +14,7 @@ function section(config: string, header: string): string {
 }
 
 describe("HAProxy configuration for PostgreSQL", () => {
-    const config = renderHaproxyConfig(frontendModel({ ...settings, maxReplicaLagBytes: 5000, checks: { intervalMs: 500, fall: 2, rise: 1 } }));
+    const config = renderHaproxyConfig(frontendModel({ ...settings, maxReplicaLag: 5000, checks: { intervalMs: 500, fall: 2, rise: 1 } }));
 
     it("routes the read-write port only to the Patroni leader, checked through the REST API", () => {
         expect(section(config, "frontend read_write")).toContain("bind :5000");

@@ -148,6 +148,9 @@ describe("PostgresCluster resources", () => {
         for (const key of ["rwUrl", "roUrl", "superuserUrl"] as const) {
             expect(await pulumi.isSecret(outputs.postgres[key]), key).toBe(true);
         }
+        for (const key of ["rwUrl", "roUrl", "adminUrl"] as const) {
+            expect(await pulumi.isSecret(outputs.mysql[key]), key).toBe(true);
+        }
         expect(await pulumi.isSecret(outputs.postgres.members)).toBe(false);
         await recorder.settled();
     });

@@ -9,7 +9,8 @@ describe("dev stack program", () => {
         const run = await runStack("dev", { preview });
         expect(byType(run.resources, "hadb:etcd:EtcdCluster")).toHaveLength(1);
         expect(byType(run.resources, "hadb:postgres:PatroniCluster")).toHaveLength(1);
-        expect(byType(run.resources, "hadb:haproxy:Frontend")).toHaveLength(1);
+        expect(byType(run.resources, "hadb:mysql:GroupReplicationCluster")).toHaveLength(1);
+        expect(byType(run.resources, "hadb:haproxy:Frontend").map((r) => r.name)).toEqual(["pg-proxy", "mysql-proxy"]);
     });
 
     it("declares one network, an image per server kind, and a container per member with its volume", async () => {
@@ -21,11 +22,14 @@ describe("dev stack program", () => {
         const target = byType(resources, "hadb:docker:Target")[0];
 
         expect(containers.map((c) => c.inputs.name).sort()).toEqual(
-            ["etcd-0", "etcd-1", "etcd-2", "pg-0", "pg-1", "pg-2", "pg-proxy-0"].map((n) => `hadb-dev-${n}`),
+            ["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "mysql-proxy-0", "pg-0", "pg-1", "pg-2", "pg-proxy-0"].map((n) => `hadb-dev-${n}`),
         );
-        expect(volumes.map((v) => v.inputs.name).sort()).toEqual(["etcd-0", "etcd-1", "etcd-2", "pg-0", "pg-1", "pg-2"].map((n) => `hadb-dev-${n}-data`));
-        expect(images.map((i) => i.inputs.imageName).sort()).toEqual(["hadb/etcd:local", "hadb/haproxy:local", "hadb/postgres:local"]);
-        expect(images.every((i) => i.inputs.skipPush === true && i.inputs.build.args.BASE_IMAGE === "debian:trixie-slim")).toBe(true);
+        expect(volumes.map((v) => v.inputs.name).sort()).toEqual(
+            ["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "pg-0", "pg-1", "pg-2"].map((n) => `hadb-dev-${n}-data`),
+        );
+        expect(images.map((i) => i.inputs.imageName).sort()).toEqual(["hadb/etcd:local", "hadb/haproxy:local", "hadb/mysql:local", "hadb/postgres:local"]);
+        expect(images.every((i) => i.inputs.skipPush === true)).toBe(true);
+        expect(images.map((i) => i.inputs.build.args.BASE_IMAGE).sort()).toEqual(["debian:sid-slim", "debian:trixie-slim", "debian:trixie-slim", "debian:trixie-slim"]);
         expect(network.inputs.ipamConfigs).toEqual([{ subnet: "172.29.0.0/24" }]);
         expect(network.parent).toBe(target.urn);
 
@@ -41,7 +45,7 @@ describe("dev stack program", () => {
         }
     });
 
-    it("publishes only on 127.0.0.1: etcd clients, and HAProxy's 5000, 5001 and 7000", async () => {
+    it("publishes only on 127.0.0.1: etcd clients and the two HAProxy frontends", async () => {
         const { resources } = await runStack("dev");
         const published = byType(resources, CONTAINER).flatMap((c) => (c.inputs.ports ?? []).map((p: any) => ({ container: c.inputs.name, ...p })));
         expect(published.every((p) => p.ip === "127.0.0.1")).toBe(true);
@@ -49,6 +53,9 @@ describe("dev stack program", () => {
             "hadb-dev-etcd-0:23790->2379",
             "hadb-dev-etcd-1:23791->2379",
             "hadb-dev-etcd-2:23792->2379",
+            "hadb-dev-mysql-proxy-0:6446->6446",
+            "hadb-dev-mysql-proxy-0:6447->6447",
+            "hadb-dev-mysql-proxy-0:7001->7001",
             "hadb-dev-pg-proxy-0:5000->5000",
             "hadb-dev-pg-proxy-0:5001->5001",
             "hadb-dev-pg-proxy-0:7000->7000",
@@ -57,7 +64,7 @@ describe("dev stack program", () => {
 
     it("exports exactly the documented outputs", async () => {
         const { outputs } = await runStack("dev");
-        expect(Object.keys(outputs).sort()).toEqual(["etcd", "postgres"]);
+        expect(Object.keys(outputs).sort()).toEqual(["etcd", "mysql", "postgres"]);
         expect(outputs.etcd).toEqual({
             endpoints: ["http://127.0.0.1:23790", "http://127.0.0.1:23791", "http://127.0.0.1:23792"],
             members: ["hadb-dev-etcd-0", "hadb-dev-etcd-1", "hadb-dev-etcd-2"],
@@ -68,6 +75,12 @@ describe("dev stack program", () => {
         expect(pg.roUrl).toMatch(/^postgresql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:5001\/app$/);
         expect(pg.superuserUrl).toMatch(/^postgresql:\/\/postgres:[A-Za-z0-9]{32}@127\.0\.0\.1:5000\/postgres$/);
         expect(pg.members).toEqual(["hadb-dev-pg-0", "hadb-dev-pg-1", "hadb-dev-pg-2"]);
+        const my = outputs.mysql as Record<string, any>;
+        expect(Object.keys(my).sort()).toEqual(["adminUrl", "members", "roUrl", "rwUrl"]);
+        expect(my.rwUrl).toMatch(/^mysql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:6446\/app$/);
+        expect(my.roUrl).toMatch(/^mysql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:6447\/app$/);
+        expect(my.adminUrl).toMatch(/^mysql:\/\/admin:[A-Za-z0-9]{32}@127\.0\.0\.1:6446\/$/);
+        expect(my.members).toEqual(["hadb-dev-mysql-0", "hadb-dev-mysql-1", "hadb-dev-mysql-2"]);
     });
 
     it("uses the dev timing profile, synchronous replication and the e-commerce schema from Pulumi.dev.yaml", async () => {
@@ -84,7 +97,7 @@ describe("dev stack program", () => {
         const names = byType(resources, CONTAINER).map((c) => c.inputs.name);
         expect(names.filter((n) => n.includes("etcd"))).toHaveLength(5);
         expect(names.filter((n) => /pg-\d$/.test(n))).toHaveLength(2);
-        expect(byType(resources, "docker:index/image:Image").every((i) => i.inputs.build.args.BASE_IMAGE === "hadb-base:trixie")).toBe(true);
+        expect(byType(resources, "docker:index/image:Image").find((i) => i.inputs.imageName === "hadb/postgres:local")!.inputs.build.args.BASE_IMAGE).toBe("hadb-base:trixie");
     });
 
     it("fails on an unknown preset with the config key named", async () => {

@@ -1,0 +1,152 @@
+import mysql from "mysql2/promise";
+import { dockerExec } from "./postgres-support";
+import { sleep } from "./support";
+
+/** What a member's supervisor reports on /member. */
+export interface MemberStatus {
+    member: string;
+    state: string;
+    role: string;
+    super_read_only: boolean;
+    applier_queue: number | null;
+    gtid_executed: string;
+    multi_primary: boolean;
+}
+
+/** Each member's own view of itself, asked through its supervisor (undefined for a member that does not answer). */
+export async function memberStatuses(containers: readonly string[]): Promise<(MemberStatus | undefined)[]> {
+    return Promise.all(
+        containers.map(async (c) => {
+            try {
+                return JSON.parse(await dockerExec(c, ["curl", "-sS", "--max-time", "2", "http://127.0.0.1:8008/member"], 5000)) as MemberStatus;
+            } catch {
+                return undefined;
+            }
+        }),
+    );
+}
+
+/** Every member ONLINE; in single-primary mode exactly one PRIMARY. */
+export function groupFormed(statuses: (MemberStatus | undefined)[], multiPrimary = false): boolean {
+    if (!statuses.every((s) => s?.state === "ONLINE")) return false;
+    const primaries = statuses.filter((s) => s!.role === "PRIMARY").length;
+    return multiPrimary ? primaries === statuses.length : primaries === 1;
+}
+
+export async function connect(url: string): Promise<mysql.Connection> {
+    const conn = await mysql.createConnection({ uri: url, connectTimeout: 2000, multipleStatements: false });
+    conn.on("error", () => {});
+    return conn;
+}
+
+export async function withMySql<T>(url: string, work: (c: mysql.Connection) => Promise<T>): Promise<T> {
+    const conn = await connect(url);
+    try {
+        return await work(conn);
+    } finally {
+        await conn.end().catch(() => {});
+    }
+}
+
+/** SQL on one member over its socket, as root (member introspection only). Tab-separated rows. */
+export async function memberSql(container: string, adminPassword: string, sql: string): Promise<string> {
+    return (await dockerExec(container, ["env", `MYSQL_PWD=${adminPassword}`, "mysql", "-uroot", "-N", "-B", "-e", sql], 20_000)).trim();
+}
+
+export interface Attempt {
+    readonly at: number;
+    readonly ok: boolean;
+    readonly id?: number;
+    readonly server?: number;
+    readonly error?: string;
+}
+
+/** The e-commerce writer for MySQL: an order and two items per transaction, acknowledged when COMMIT returns. */
+export class MySqlOrderWriter {
+    readonly attempts: Attempt[] = [];
+    private running = false;
+    private loop?: Promise<void>;
+
+    constructor(
+        private readonly url: string,
+        private readonly maxMs = 180_000,
+    ) {}
+
+    start(): void {
+        this.running = true;
+        this.loop = this.run();
+    }
+
+    async stop(): Promise<void> {
+        this.running = false;
+        await this.loop;
+    }
+
+    get acknowledged(): number[] {
+        return this.attempts.filter((a) => a.ok).map((a) => a.id!);
+    }
+
+    get lastServer(): number | undefined {
+        return this.attempts.filter((a) => a.ok).at(-1)?.server;
+    }
+
+    firstSuccessAfter(since: number, oldServer?: number): number | undefined {
+        const a = this.attempts.find((x) => x.ok && x.at > since && x.server !== oldServer);
+        return a ? (a.at - since) / 1000 : undefined;
+    }
+
+    async waitForSuccessAfter(since: number, oldServer: number | undefined, timeoutMs: number): Promise<number> {
+        const deadline = Date.now() + timeoutMs;
+        while (Date.now() < deadline) {
+            const s = this.firstSuccessAfter(since, oldServer);
+            if (s !== undefined) return s;
+            await sleep(100);
+        }
+        throw new Error(`no acknowledged write within ${timeoutMs / 1000} s; last error: ${this.attempts.filter((a) => !a.ok).at(-1)?.error}`);
+    }
+
+    private async run(): Promise<void> {
+        const started = Date.now();
+        let conn: mysql.Connection | undefined;
+        let customer = 0;
+        while (this.running && Date.now() - started < this.maxMs) {
+            try {
+                conn ??= await connect(this.url);
+                customer++;
+                await conn.query({ sql: "BEGIN", timeout: 3000 });
+                const [res] = await conn.query<mysql.ResultSetHeader>({ sql: "INSERT INTO orders (customer_id) VALUES (?)", values: [customer], timeout: 3000 });
+                const id = Number(res.insertId);
+                await conn.query({ sql: "INSERT INTO order_items (order_id, sku, quantity, price_cents) VALUES (?, 'sku-a', 1, 1999), (?, 'sku-b', 2, 499)", values: [id, id], timeout: 3000 });
+                const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: "SELECT @@server_id AS server", timeout: 3000 });
+                await conn.query({ sql: "COMMIT", timeout: 5000 });
+                this.attempts.push({ at: Date.now(), ok: true, id, server: Number(rows[0].server) });
+            } catch (err) {
+                this.attempts.push({ at: Date.now(), ok: false, error: err instanceof Error ? err.message : String(err) });
+                const dead = conn;
+                conn = undefined;
+                dead?.destroy();
+                await sleep(100);
+            }
+            await sleep(20);
+        }
+        await conn?.end().catch(() => {});
+    }
+}
+
+/** Acknowledged orders missing (or missing an item) behind `url`. */
+export async function missingOrders(url: string, ids: number[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    return withMySql(url, async (c) => {
+        const [rows] = await c.query<mysql.RowDataPacket[]>(
+            `SELECT o.id, (SELECT COUNT(*) FROM order_items i WHERE i.order_id = o.id) AS items FROM orders o WHERE o.id IN (${ids.map(() => "?").join(",")})`,
+            ids,
+        );
+        const complete = new Set(rows.filter((r) => Number(r.items) === 2).map((r) => Number(r.id)));
+        return ids.filter((id) => !complete.has(id));
+    });
+}
+
+/** GTID_EXECUTED and table checksums of one member: equal on every member means identical data. */
+export async function fingerprint(container: string, adminPassword: string): Promise<string> {
+    return memberSql(container, adminPassword, "SELECT @@GLOBAL.gtid_executed; CHECKSUM TABLE app.orders, app.order_items EXTENDED;");
+}

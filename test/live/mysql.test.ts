@@ -1,0 +1,202 @@
+import mysql from "mysql2/promise";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dockerRequest } from "../harness/dockerApi";
+import { down, up } from "../harness";
+import { connect, fingerprint, groupFormed, memberSql, memberStatuses, missingOrders, MySqlOrderWriter, withMySql } from "./mysql-support";
+import { containers, liveEngine, report, sleep, waitFor } from "./support";
+
+// The dev stack's Group Replication group behind HAProxy, on real containers. Client traffic goes through
+// 127.0.0.1:6446 (read-write) and 6447 (read-only); member state is read with docker exec.
+const live = liveEngine();
+
+describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
+    let rwUrl: string;
+    let roUrl: string;
+    let adminPassword: string;
+    let members: string[];
+    const statuses = () => memberStatuses(members);
+    const waitFormed = (what: string, timeoutMs = 180_000) => waitFor(what, async () => groupFormed(await statuses()) && (await statuses()), timeoutMs, 500);
+    const primary = async () => members[(await statuses()).findIndex((s) => s?.role === "PRIMARY")];
+    const everyAcknowledged: number[] = [];
+
+    async function identicalMembers(): Promise<void> {
+        await waitFor(
+            "equal GTID_EXECUTED and table checksums on every member",
+            async () => new Set(await Promise.all(members.map((m) => fingerprint(m, adminPassword)))).size === 1,
+            60_000,
+            500,
+        );
+    }
+
+    beforeAll(async () => {
+        await down("dev", () => {});
+        const started = Date.now();
+        const deployment = await up("dev", { log: () => {} });
+        ({ rwUrl, roUrl, members } = deployment.outputs.mysql);
+        adminPassword = decodeURIComponent(new URL(deployment.outputs.mysql.adminUrl).password);
+        await waitFormed("every member ONLINE with one PRIMARY", 300_000);
+        await waitFor("the read-write endpoint accepting the application user", () => withMySql(rwUrl, async (c) => ((await c.query("SELECT 1"))[0] as unknown[]).length === 1), 60_000);
+        report("mysql dev stack: harness up to a formed, writable group", (Date.now() - started) / 1000);
+    });
+
+    afterAll(async () => {
+        if (live) await down("dev", () => {});
+    });
+
+    it("forms one group: every member ONLINE, exactly one PRIMARY, secondaries super_read_only", async () => {
+        const s = await statuses();
+        expect(s.map((m) => m?.state)).toEqual(["ONLINE", "ONLINE", "ONLINE"]);
+        expect(s.filter((m) => m?.role === "PRIMARY")).toHaveLength(1);
+        expect(s.filter((m) => m?.role === "SECONDARY").every((m) => m!.super_read_only)).toBe(true);
+        const view = await memberSql(await primary(), adminPassword, "SELECT COUNT(*) FROM performance_schema.replication_group_members WHERE MEMBER_STATE = 'ONLINE'");
+        expect(view).toBe("3");
+    });
+
+    it("reads through 6447, from a super_read_only secondary, a row written through 6446", async () => {
+        const [res] = await withMySql(rwUrl, (c) => c.query<mysql.ResultSetHeader>("INSERT INTO orders (customer_id) VALUES (7)"));
+        const id = Number(res.insertId);
+        const { seconds, value } = await waitFor(
+            "the order visible on 6447",
+            () =>
+                withMySql(roUrl, async (c) => {
+                    const [rows] = await c.query<mysql.RowDataPacket[]>("SELECT (SELECT COUNT(*) FROM orders WHERE id = ?) AS found, @@super_read_only AS sro, @@server_id AS server", [id]);
+                    return Number(rows[0].found) === 1 && rows[0];
+                }),
+            10_000,
+            100,
+        );
+        report("mysql: row written on 6446 visible on 6447 after", seconds);
+        expect(Number(value.sro)).toBe(1);
+        const [rw] = await withMySql(rwUrl, (c) => c.query<mysql.RowDataPacket[]>("SELECT @@server_id AS server, @@super_read_only AS sro"));
+        expect(Number(rw[0].sro)).toBe(0);
+        expect(Number(value.server)).not.toBe(Number(rw[0].server));
+    });
+
+    let killed = "";
+
+    it("after docker kill of the primary, a new primary takes writes through 6446 and no acknowledged write is lost", async () => {
+        killed = await primary();
+        const writer = new MySqlOrderWriter(rwUrl);
+        writer.start();
+        await waitFor("writes flowing", async () => writer.acknowledged.length >= 20, 30_000);
+        const oldServer = writer.lastServer;
+        const at = Date.now();
+        await containers.kill(killed);
+        const seconds = await writer.waitForSuccessAfter(at, oldServer, 90_000);
+        await sleep(1500);
+        await writer.stop();
+        report("mysql: docker kill of the primary -> first acknowledged write through 6446", seconds);
+        everyAcknowledged.push(...writer.acknowledged);
+        expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
+        expect(await primary()).not.toBe(killed);
+    });
+
+    it("the killed member comes back ONLINE by itself with identical data", async () => {
+        expect(killed, "runs after the kill test").not.toBe("");
+        const at = Date.now();
+        await containers.start(killed);
+        await waitFormed("the killed member ONLINE again");
+        report("mysql: killed member restarted -> ONLINE", (Date.now() - at) / 1000);
+        await identicalMembers();
+    });
+
+    it("comes back after a complete outage without any manual step, with every acknowledged row", async () => {
+        const writer = new MySqlOrderWriter(rwUrl);
+        writer.start();
+        await waitFor("writes flowing", async () => writer.acknowledged.length >= 20, 30_000);
+        await writer.stop();
+        everyAcknowledged.push(...writer.acknowledged);
+        await Promise.all(members.map((m) => containers.stop(m, 30)));
+        const at = Date.now();
+        await Promise.all(members.map((m) => containers.start(m)));
+        await waitFormed("the group rebooted from the most advanced member", 240_000);
+        await waitFor("writes accepted on 6446", () => withMySql(rwUrl, async (c) => (await c.query("INSERT INTO orders (customer_id) VALUES (8)"), true)), 60_000, 250);
+        report("mysql: complete outage, all members started -> group ONLINE and writable", (Date.now() - at) / 1000);
+        expect(await missingOrders(rwUrl, everyAcknowledged)).toEqual([]);
+        await identicalMembers();
+    });
+
+    it("a member cut off from the network cannot commit; the majority keeps serving; reconnected it rejoins", async () => {
+        const isolated = await primary();
+        const member = isolated.replace(/^hadb-dev-/, "");
+        const network = "hadb-dev";
+        await dockerRequest("POST", `/networks/${network}/disconnect`, { Container: isolated, Force: true });
+        const at = Date.now();
+        // The isolated member must not commit: with its majority gone the write blocks, then fails.
+        const attempt = memberSql(isolated, adminPassword, "SET SESSION innodb_lock_wait_timeout = 5; INSERT INTO app.orders (customer_id) VALUES (424242)")
+            .then(() => "committed")
+            .catch((err: Error) => `refused: ${err.message.split("\n").find((l) => l.includes("ERROR")) ?? err.message.slice(0, 120)}`);
+        const writer = new MySqlOrderWriter(rwUrl);
+        writer.start();
+        const seconds = await writer.waitForSuccessAfter(at, undefined, 60_000);
+        report("mysql: primary cut off -> first acknowledged write on the majority", seconds);
+        await waitFor("writes flowing on the majority", async () => writer.acknowledged.length >= 10, 30_000);
+        await writer.stop();
+        everyAcknowledged.push(...writer.acknowledged);
+        const outcome = await Promise.race([attempt, sleep(30_000).then(() => "still blocked after 30 s")]);
+        report(`mysql: write on the cut-off member: ${outcome}; after`, (Date.now() - at) / 1000);
+        expect(outcome).not.toBe("committed");
+        await dockerRequest("POST", `/networks/${network}/connect`, { Container: isolated, EndpointConfig: { Aliases: [member] } });
+        const back = Date.now();
+        await waitFormed("the cut-off member ONLINE again");
+        report("mysql: reconnected member -> ONLINE", (Date.now() - back) / 1000);
+        await identicalMembers();
+        const [rows] = await withMySql(rwUrl, (c) => c.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM orders WHERE customer_id = 424242"));
+        expect(Number(rows[0].n), "the write tried on the cut-off member").toBe(0);
+        expect(await missingOrders(rwUrl, everyAcknowledged)).toEqual([]);
+    });
+});
+
+describe.skipIf(!live)("MySQL Group Replication in multi-primary mode (live)", () => {
+    let rwUrl: string;
+    let adminPassword: string;
+    let members: string[];
+
+    beforeAll(async () => {
+        await down("dev", () => {});
+        const deployment = await up("dev", { config: { "hadb:mysqlMode": "multi-primary" }, log: () => {} });
+        ({ rwUrl, members } = deployment.outputs.mysql);
+        adminPassword = decodeURIComponent(new URL(deployment.outputs.mysql.adminUrl).password);
+        await waitFor("every member ONLINE and PRIMARY", async () => groupFormed(await memberStatuses(members), true), 300_000, 500);
+        await waitFor("6446 writable", () => withMySql(rwUrl, async (c) => (await c.query("INSERT INTO orders (customer_id) VALUES (1)"), true)), 60_000, 250);
+    });
+
+    afterAll(async () => {
+        if (live) await down("dev", () => {});
+    });
+
+    it("certifies concurrent updates of one row on two members: exactly one commit fails, data stays identical", async () => {
+        // Two sessions through 6446 (round robin over every ONLINE member) that landed on different members.
+        const sessions: { conn: mysql.Connection; server: number }[] = [];
+        for (let i = 0; i < 12 && new Set(sessions.map((s) => s.server)).size < 2; i++) {
+            const conn = await connect(rwUrl);
+            const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT @@server_id AS server");
+            sessions.push({ conn, server: Number(rows[0].server) });
+        }
+        const a = sessions[0];
+        const b = sessions.find((s) => s.server !== a.server);
+        expect(b, "two sessions on different members").toBeDefined();
+        const [ids] = await a.conn.query<mysql.RowDataPacket[]>("SELECT MIN(id) AS id FROM orders");
+        const id = Number(ids[0].id);
+        await waitFor("the row on both members", async () => ((await b!.conn.query<mysql.RowDataPacket[]>("SELECT id FROM orders WHERE id = ?", [id]))[0]).length === 1, 10_000, 100);
+        await a.conn.query("BEGIN");
+        await b!.conn.query("BEGIN");
+        await a.conn.query("UPDATE orders SET status = 'paid-a' WHERE id = ?", [id]);
+        await b!.conn.query("UPDATE orders SET status = 'paid-b' WHERE id = ?", [id]);
+        const results = await Promise.allSettled([a.conn.query("COMMIT"), b!.conn.query("COMMIT")]);
+        const failed = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+        report(`mysql multi-primary: concurrent commits of one row -> ${results.length - failed.length} committed, ${failed.length} failed (${failed.map((f) => f.reason?.message).join("; ")})`, 0);
+        expect(failed).toHaveLength(1);
+        expect(String(failed[0].reason?.message)).toMatch(/rollback|conflict|certification/i);
+        for (const s of sessions) await s.conn.end().catch(() => {});
+        await waitFor(
+            "equal GTID_EXECUTED and checksums on every member",
+            async () => new Set(await Promise.all(members.map((m) => fingerprint(m, adminPassword)))).size === 1,
+            60_000,
+            500,
+        );
+        const statuses = await Promise.all(members.map((m) => memberSql(m, adminPassword, `SELECT status FROM app.orders WHERE id = ${id}`)));
+        expect(new Set(statuses).size).toBe(1);
+        expect(["paid-a", "paid-b"]).toContain(statuses[0]);
+    });
+});

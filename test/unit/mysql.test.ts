@@ -1,0 +1,144 @@
+import { describe, expect, it } from "vitest";
+import {
+    defaultGroupName,
+    DockerTarget,
+    frontendModel,
+    MySqlCluster,
+    MySqlClusterArgs,
+    renderHaproxyConfig,
+    renderMemberJson,
+    renderMyCnf,
+    resolveMySqlSettings,
+} from "../../components";
+import { byType, declare, expectRefused } from "./helpers";
+
+const MYSQL = "hadb:mysql:GroupReplicationCluster";
+const ctx = { member: "mysql-1", ordinal: 1, members: ["mysql-0", "mysql-1", "mysql-2"], clusterCidr: "172.29.0.0/24" };
+const group = "0b1f5c2e-1111-5222-8333-444455556666";
+
+function cnf(text: string): Record<string, string> {
+    return Object.fromEntries(
+        text
+            .split("\n")
+            .filter((l) => l.includes(" = "))
+            .map((l) => l.split(" = ") as [string, string]),
+    );
+}
+
+function mysqlCluster(args: Partial<MySqlClusterArgs>, name = "mysql") {
+    return () => new MySqlCluster(name, { target: new DockerTarget("local"), ...args });
+}
+
+describe("MySQL member configuration", () => {
+    it("renders a single-primary member with its identity, the group and the failure handling", () => {
+        const c = cnf(renderMyCnf(resolveMySqlSettings({ timing: "dev" }, group), ctx));
+        expect(c).toMatchObject({
+            server_id: "2",
+            report_host: "mysql-1",
+            gtid_mode: "ON",
+            enforce_gtid_consistency: "ON",
+            "loose-group_replication_group_name": group,
+            "loose-group_replication_start_on_boot": "OFF",
+            "loose-group_replication_bootstrap_group": "OFF",
+            "loose-group_replication_local_address": "mysql-1:33061",
+            "loose-group_replication_group_seeds": "mysql-0:33061,mysql-1:33061,mysql-2:33061",
+            "loose-group_replication_ip_allowlist": "172.29.0.0/24,127.0.0.1/32",
+            "loose-group_replication_single_primary_mode": "ON",
+            "loose-group_replication_enforce_update_everywhere_checks": "OFF",
+            "loose-group_replication_consistency": "BEFORE_ON_PRIMARY_FAILOVER",
+            "loose-group_replication_member_expel_timeout": "0",
+            "loose-group_replication_unreachable_majority_timeout": "5",
+            "loose-group_replication_exit_state_action": "ABORT_SERVER",
+        });
+        expect(renderMyCnf(resolveMySqlSettings({}, group), ctx)).toContain("plugin_load_add = mysql_clone.so");
+    });
+
+    it("switches both mode settings for multi-primary and passes server settings through", () => {
+        const c = cnf(renderMyCnf(resolveMySqlSettings({ mode: "multi-primary", serverSettings: { innodb_buffer_pool_size: "256M" } }, group), ctx));
+        expect(c["loose-group_replication_single_primary_mode"]).toBe("OFF");
+        expect(c["loose-group_replication_enforce_update_everywhere_checks"]).toBe("ON");
+        expect(c.innodb_buffer_pool_size).toBe("256M");
+    });
+
+    it("gives the member supervisor its identity, peers and accounts", () => {
+        const json = JSON.parse(renderMemberJson(resolveMySqlSettings({ bootstrapSql: "CREATE TABLE t (id int primary key);" }, group), ctx, { admin: "a", replication: "r", monitor: "m", app: "p" }));
+        expect(json).toMatchObject({ member: "mysql-1", members: ctx.members, port: 3306, agentPort: 8008, clusterCidr: "172.29.0.0/24", database: "app" });
+        expect(json.users).toEqual({
+            admin: { name: "admin", password: "a" },
+            replication: { name: "repl", password: "r" },
+            monitor: { name: "monitor", password: "m" },
+            app: { name: "app", password: "p" },
+        });
+        expect(json.bootstrapSql).toContain("CREATE TABLE t");
+    });
+
+    it("derives a stable, well-formed group name per stack and cluster", () => {
+        expect(defaultGroupName("dev", "mysql")).toBe(defaultGroupName("dev", "mysql"));
+        expect(defaultGroupName("dev", "mysql")).not.toBe(defaultGroupName("prod", "mysql"));
+        expect(defaultGroupName("dev", "mysql")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    });
+
+    it("routes HAProxy's MySQL ports by asking each member's supervisor", () => {
+        const backends = ctx.members.map((m) => ({ name: m, host: m, port: 3306, apiPort: 8008 }));
+        const single = renderHaproxyConfig(frontendModel({ mode: "mysql", backends }));
+        expect(single).toContain("bind :6446");
+        expect(single).toContain("bind :6447");
+        expect(single).toContain("bind :7001");
+        expect(single).toContain("uri /replica?lag=100");
+        expect(single).toMatch(/backend primary\n    balance first/);
+        const multi = renderHaproxyConfig(frontendModel({ mode: "mysql", backends, multiWriter: true }));
+        expect(multi).toMatch(/backend primary\n    balance roundrobin/);
+    });
+});
+
+describe("MySqlCluster resources", () => {
+    it("declares a container and a volume per member, four generated secrets, uploads as secrets", async () => {
+        const { resources, error } = await declare(mysqlCluster({ passwords: { admin: "Adm1n-secret" } }));
+        expect(error).toBeUndefined();
+        const containers = byType(resources, "docker:index/container:Container");
+        expect(containers.map((c) => c.inputs.name)).toEqual(["hadb-dev-mysql-0", "hadb-dev-mysql-1", "hadb-dev-mysql-2"]);
+        expect(byType(resources, "random:index/randomPassword:RandomPassword")).toHaveLength(3);
+        for (const c of containers) {
+            expect(c.secretInputs).toContain("uploads");
+            const plain = JSON.stringify(Object.fromEntries(Object.entries(c.inputs).filter(([k]) => !c.secretInputs.includes(k))));
+            expect(plain).not.toContain("Adm1n-secret");
+            expect(c.inputs.uploads.map((u: any) => [u.file, u.permissions])).toEqual([
+                ["/etc/hadb/my.cnf", "0644"],
+                ["/etc/hadb/member.json", "0600"],
+            ]);
+            expect(c.inputs.image).toBe("hadb/mysql:local");
+        }
+        expect(byType(resources, "docker:index/image:Image")[0].inputs.build.args.BASE_IMAGE).toBe("debian:sid-slim");
+    });
+});
+
+describe("MySqlCluster validation", () => {
+    it.each([2, 10])("refuses %i members, saying why", async (members) => {
+        const message = await expectRefused(mysqlCluster({ members }), MYSQL, "members", members);
+        expect(message).toContain("at least 3 members to keep a majority");
+    });
+
+    it("refuses multi-primary with SERIALIZABLE isolation or cascading foreign keys", async () => {
+        await expectRefused(mysqlCluster({ mode: "multi-primary", serverSettings: { transaction_isolation: "SERIALIZABLE" } }), MYSQL, "serverSettings.transaction_isolation", "SERIALIZABLE");
+        await expectRefused(
+            mysqlCluster({ mode: "multi-primary", bootstrapSql: "CREATE TABLE c (p int, FOREIGN KEY (p) REFERENCES p(id) ON DELETE CASCADE);" }),
+            MYSQL,
+            "bootstrapSql",
+            "ON DELETE/UPDATE CASCADE",
+        );
+    });
+
+    it("refuses an unknown consistency level, a bad group name and clashing ports", async () => {
+        await expectRefused(mysqlCluster({ consistency: "STRONG" as never }), MYSQL, "consistency", "STRONG");
+        await expectRefused(mysqlCluster({ groupName: "not-a-uuid" }), MYSQL, "groupName", "not-a-uuid");
+        await expectRefused(mysqlCluster({ groupPort: 3306 }), MYSQL, "groupPort", 3306);
+        await expectRefused(mysqlCluster({ agentPort: 33061 }), MYSQL, "agentPort", 33061);
+    });
+
+    it("refuses settings hadb manages, an unknown mode and shared account names", async () => {
+        await expectRefused(mysqlCluster({ serverSettings: { server_id: 9 } }), MYSQL, "serverSettings.server_id", 9);
+        await expectRefused(mysqlCluster({ serverSettings: { "loose-group_replication_bootstrap_group": "ON" } }), MYSQL, "serverSettings.loose-group_replication_bootstrap_group", "ON");
+        await expectRefused(mysqlCluster({ mode: "ring" as never }), MYSQL, "mode", "ring");
+        await expectRefused(mysqlCluster({ appUser: "admin" }), MYSQL, "appUser", "admin");
+    });
+});
