@@ -3,14 +3,11 @@
 // Usage: npm run bench:postgres -- [rounds=3]
 import { down, up } from "../harness";
 import { containers, waitFor } from "../live/support";
-import { healthyCluster, leaderOf, missingOrders, OrderWriter, patroniCluster, switchover, withClient } from "../live/postgres-support";
+import { healthyCluster, leaderOf, missingOrders, patroniCluster, postgresOrders, switchover, withClient } from "../live/postgres-support";
+import { OrderWriter } from "../live/writer";
+import { median } from "./stats";
 
 const rounds = Number(process.argv[2] ?? 3);
-
-function median(values: number[]): number {
-    const s = [...values].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 async function main(): Promise<void> {
     await down("dev", () => {});
@@ -29,7 +26,7 @@ async function main(): Promise<void> {
         for (const kind of ["kill", "stop", "switchover"] as const) {
             const cluster = await patroniCluster(members);
             const leader = leaderOf(cluster)!.name;
-            const writer = new OrderWriter(rwUrl);
+            const writer = new OrderWriter(postgresOrders(rwUrl));
             writer.start();
             await waitFor("writes flowing", async () => writer.acknowledged.length >= 20, 30_000);
             const oldServer = writer.lastServer;

@@ -1,6 +1,6 @@
 import mysql from "mysql2/promise";
-import { dockerExec } from "./postgres-support";
-import { sleep } from "./support";
+import { dockerExec, waitFor } from "./support";
+import { OrderDriver } from "./writer";
 
 /** What a member's supervisor reports on /member. */
 export interface MemberStatus {
@@ -53,84 +53,22 @@ export async function memberSql(container: string, adminPassword: string, sql: s
     return (await dockerExec(container, ["env", `MYSQL_PWD=${adminPassword}`, "mysql", "-uroot", "-N", "-B", "-e", sql], 20_000)).trim();
 }
 
-export interface Attempt {
-    readonly at: number;
-    readonly ok: boolean;
-    readonly id?: number;
-    readonly server?: number;
-    readonly error?: string;
-}
-
-/** The e-commerce writer for MySQL: an order and two items per transaction, acknowledged when COMMIT returns. */
-export class MySqlOrderWriter {
-    readonly attempts: Attempt[] = [];
-    private running = false;
-    private loop?: Promise<void>;
-
-    constructor(
-        private readonly url: string,
-        private readonly maxMs = 180_000,
-    ) {}
-
-    start(): void {
-        this.running = true;
-        this.loop = this.run();
-    }
-
-    async stop(): Promise<void> {
-        this.running = false;
-        await this.loop;
-    }
-
-    get acknowledged(): number[] {
-        return this.attempts.filter((a) => a.ok).map((a) => a.id!);
-    }
-
-    get lastServer(): number | undefined {
-        return this.attempts.filter((a) => a.ok).at(-1)?.server;
-    }
-
-    firstSuccessAfter(since: number, oldServer?: number): number | undefined {
-        const a = this.attempts.find((x) => x.ok && x.at > since && x.server !== oldServer);
-        return a ? (a.at - since) / 1000 : undefined;
-    }
-
-    async waitForSuccessAfter(since: number, oldServer: number | undefined, timeoutMs: number): Promise<number> {
-        const deadline = Date.now() + timeoutMs;
-        while (Date.now() < deadline) {
-            const s = this.firstSuccessAfter(since, oldServer);
-            if (s !== undefined) return s;
-            await sleep(100);
-        }
-        throw new Error(`no acknowledged write within ${timeoutMs / 1000} s; last error: ${this.attempts.filter((a) => !a.ok).at(-1)?.error}`);
-    }
-
-    private async run(): Promise<void> {
-        const started = Date.now();
-        let conn: mysql.Connection | undefined;
-        let customer = 0;
-        while (this.running && Date.now() - started < this.maxMs) {
-            try {
-                conn ??= await connect(this.url);
-                customer++;
-                await conn.query({ sql: "BEGIN", timeout: 3000 });
-                const [res] = await conn.query<mysql.ResultSetHeader>({ sql: "INSERT INTO orders (customer_id) VALUES (?)", values: [customer], timeout: 3000 });
-                const id = Number(res.insertId);
-                await conn.query({ sql: "INSERT INTO order_items (order_id, sku, quantity, price_cents) VALUES (?, 'sku-a', 1, 1999), (?, 'sku-b', 2, 499)", values: [id, id], timeout: 3000 });
-                const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: "SELECT @@server_id AS server", timeout: 3000 });
-                await conn.query({ sql: "COMMIT", timeout: 5000 });
-                this.attempts.push({ at: Date.now(), ok: true, id, server: Number(rows[0].server) });
-            } catch (err) {
-                this.attempts.push({ at: Date.now(), ok: false, error: err instanceof Error ? err.message : String(err) });
-                const dead = conn;
-                conn = undefined;
-                dead?.destroy();
-                await sleep(100);
-            }
-            await sleep(20);
-        }
-        await conn?.end().catch(() => {});
-    }
+/** Orders through a MySQL endpoint; the server is named by its `@@server_id`. */
+export function mysqlOrders(url: string): OrderDriver<mysql.Connection> {
+    return {
+        connect: () => connect(url),
+        async commitOrder(conn, customer) {
+            await conn.query({ sql: "BEGIN", timeout: 3000 });
+            const [res] = await conn.query<mysql.ResultSetHeader>({ sql: "INSERT INTO orders (customer_id) VALUES (?)", values: [customer], timeout: 3000 });
+            const id = Number(res.insertId);
+            await conn.query({ sql: "INSERT INTO order_items (order_id, sku, quantity, price_cents) VALUES (?, 'sku-a', 1, 1999), (?, 'sku-b', 2, 499)", values: [id, id], timeout: 3000 });
+            const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: "SELECT @@server_id AS server", timeout: 3000 });
+            await conn.query({ sql: "COMMIT", timeout: 5000 });
+            return { id, server: String(rows[0].server) };
+        },
+        discard: (conn) => conn.destroy(),
+        close: (conn) => conn.end(),
+    };
 }
 
 /** Acknowledged orders missing (or missing an item) behind `url`. */
@@ -149,4 +87,14 @@ export async function missingOrders(url: string, ids: number[]): Promise<number[
 /** GTID_EXECUTED and table checksums of one member: equal on every member means identical data. */
 export async function fingerprint(container: string, adminPassword: string): Promise<string> {
     return memberSql(container, adminPassword, "SELECT @@GLOBAL.gtid_executed; CHECKSUM TABLE app.orders, app.order_items EXTENDED;");
+}
+
+/** Waits until every member has the same GTID_EXECUTED and table checksums. */
+export async function waitIdentical(members: readonly string[], adminPassword: string): Promise<void> {
+    await waitFor(
+        "equal GTID_EXECUTED and table checksums on every member",
+        async () => new Set(await Promise.all(members.map((m) => fingerprint(m, adminPassword)))).size === 1,
+        60_000,
+        500,
+    );
 }

@@ -2,7 +2,8 @@ import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerRequest } from "../harness/dockerApi";
 import { down, up } from "../harness";
-import { connect, fingerprint, groupFormed, memberSql, memberStatuses, missingOrders, MySqlOrderWriter, withMySql } from "./mysql-support";
+import { connect, groupFormed, memberSql, memberStatuses, missingOrders, mysqlOrders, waitIdentical, withMySql } from "./mysql-support";
+import { OrderWriter } from "./writer";
 import { containers, liveEngine, report, sleep, waitFor } from "./support";
 
 // The dev stack's Group Replication group behind HAProxy, on real containers. Client traffic goes through
@@ -19,14 +20,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     const primary = async () => members[(await statuses()).findIndex((s) => s?.role === "PRIMARY")];
     const everyAcknowledged: number[] = [];
 
-    async function identicalMembers(): Promise<void> {
-        await waitFor(
-            "equal GTID_EXECUTED and table checksums on every member",
-            async () => new Set(await Promise.all(members.map((m) => fingerprint(m, adminPassword)))).size === 1,
-            60_000,
-            500,
-        );
-    }
+    const identicalMembers = () => waitIdentical(members, adminPassword);
 
     beforeAll(async () => {
         await down("dev", () => {});
@@ -76,7 +70,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
 
     it("after docker kill of the primary, a new primary takes writes through 6446 and no acknowledged write is lost", async () => {
         killed = await primary();
-        const writer = new MySqlOrderWriter(rwUrl);
+        const writer = new OrderWriter(mysqlOrders(rwUrl));
         writer.start();
         await waitFor("writes flowing", async () => writer.acknowledged.length >= 20, 30_000);
         const oldServer = writer.lastServer;
@@ -101,7 +95,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     });
 
     it("comes back after a complete outage without any manual step, with every acknowledged row", async () => {
-        const writer = new MySqlOrderWriter(rwUrl);
+        const writer = new OrderWriter(mysqlOrders(rwUrl));
         writer.start();
         await waitFor("writes flowing", async () => writer.acknowledged.length >= 20, 30_000);
         await writer.stop();
@@ -126,7 +120,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         const attempt = memberSql(isolated, adminPassword, "SET SESSION innodb_lock_wait_timeout = 5; INSERT INTO app.orders (customer_id) VALUES (424242)")
             .then(() => "committed")
             .catch((err: Error) => `refused: ${err.message.split("\n").find((l) => l.includes("ERROR")) ?? err.message.slice(0, 120)}`);
-        const writer = new MySqlOrderWriter(rwUrl);
+        const writer = new OrderWriter(mysqlOrders(rwUrl));
         writer.start();
         const seconds = await writer.waitForSuccessAfter(at, undefined, 60_000);
         report("mysql: primary cut off -> first acknowledged write on the majority", seconds);
@@ -189,12 +183,7 @@ describe.skipIf(!live)("MySQL Group Replication in multi-primary mode (live)", (
         expect(failed).toHaveLength(1);
         expect(String(failed[0].reason?.message)).toMatch(/rollback|conflict|certification/i);
         for (const s of sessions) await s.conn.end().catch(() => {});
-        await waitFor(
-            "equal GTID_EXECUTED and checksums on every member",
-            async () => new Set(await Promise.all(members.map((m) => fingerprint(m, adminPassword)))).size === 1,
-            60_000,
-            500,
-        );
+        await waitIdentical(members, adminPassword);
         const statuses = await Promise.all(members.map((m) => memberSql(m, adminPassword, `SELECT status FROM app.orders WHERE id = ${id}`)));
         expect(new Set(statuses).size).toBe(1);
         expect(["paid-a", "paid-b"]).toContain(statuses[0]);

@@ -1,7 +1,6 @@
-import { execFile } from "child_process";
-import { promisify } from "util";
 import { Client } from "pg";
-import { sleep } from "./support";
+import { dockerExec } from "./support";
+import { OrderDriver } from "./writer";
 
 /** What Patroni's /cluster says of one member. */
 export interface PatroniMember {
@@ -10,15 +9,6 @@ export interface PatroniMember {
     state: string;
     lag?: number | string;
     timeline?: number;
-}
-
-/**
- * Runs a command in a container (member introspection only; client traffic goes through 127.0.0.1).
- * Asynchronous, so writers and readers measuring unavailability are never paused by it.
- */
-export async function dockerExec(container: string, args: string[], timeoutMs = 15_000): Promise<string> {
-    const { stdout } = await promisify(execFile)("docker", ["exec", container, ...args], { timeout: timeoutMs, encoding: "utf8" });
-    return stdout;
 }
 
 /** The cluster as any reachable member's Patroni sees it. */
@@ -70,102 +60,26 @@ export async function withClient<T>(url: string, work: (c: Client) => Promise<T>
     }
 }
 
-export interface Attempt {
-    readonly at: number;
-    readonly ok: boolean;
-    readonly id?: number;
-    /** Address of the server that committed it. */
-    readonly server?: string;
-    readonly error?: string;
-}
-
-/**
- * The e-commerce writer: each transaction inserts an order and two items through the read-write endpoint,
- * and counts as acknowledged only when COMMIT returned. Reconnects after any error. Bounded by `maxMs`.
- */
-export class OrderWriter {
-    readonly attempts: Attempt[] = [];
-    private running = false;
-    private loop?: Promise<void>;
-
-    constructor(
-        private readonly url: string,
-        private readonly maxMs = 120_000,
-    ) {}
-
-    start(): void {
-        this.running = true;
-        this.loop = this.run();
-    }
-
-    async stop(): Promise<void> {
-        this.running = false;
-        await this.loop;
-    }
-
-    get acknowledged(): number[] {
-        return this.attempts.filter((a) => a.ok).map((a) => a.id!);
-    }
-
-    /** Seconds from `since` (ms epoch) to the first acknowledged write after it on a server other than `oldServer`. */
-    firstSuccessAfter(since: number, oldServer?: string): number | undefined {
-        const a = this.attempts.find((x) => x.ok && x.at > since && x.server !== oldServer);
-        return a ? (a.at - since) / 1000 : undefined;
-    }
-
-    /** The server that acknowledged the latest write. */
-    get lastServer(): string | undefined {
-        return this.attempts.filter((a) => a.ok).at(-1)?.server;
-    }
-
-    /** The longest time between two acknowledged writes inside [from, to]: the unavailability a user saw. */
-    longestGap(from: number, to: number): number {
-        const times = this.attempts.filter((a) => a.ok && a.at >= from && a.at <= to).map((a) => a.at);
-        let gap = 0;
-        for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
-        return gap / 1000;
-    }
-
-    async waitForSuccessAfter(since: number, oldServer: string | undefined, timeoutMs: number): Promise<number> {
-        const deadline = Date.now() + timeoutMs;
-        while (Date.now() < deadline) {
-            const s = this.firstSuccessAfter(since, oldServer);
-            if (s !== undefined) return s;
-            await sleep(100);
-        }
-        throw new Error(`no acknowledged write within ${timeoutMs / 1000} s; last error: ${this.attempts.filter((a) => !a.ok).at(-1)?.error}`);
-    }
-
-    private async run(): Promise<void> {
-        const started = Date.now();
-        let client: Client | undefined;
-        let customer = 0;
-        while (this.running && Date.now() - started < this.maxMs) {
-            try {
-                if (!client) {
-                    client = new Client({ connectionString: this.url, connectionTimeoutMillis: 1000, query_timeout: 2000 });
-                    client.on("error", () => {});
-                    await client.connect();
-                }
-                customer++;
-                await client.query("BEGIN");
-                const { rows } = await client.query("INSERT INTO orders (customer_id) VALUES ($1) RETURNING id, inet_server_addr()::text AS server", [customer]);
-                const id = Number(rows[0].id);
-                const server: string = rows[0].server;
-                await client.query("INSERT INTO order_items (order_id, sku, quantity, price_cents) VALUES ($1, 'sku-a', 1, 1999), ($1, 'sku-b', 2, 499)", [id]);
-                await client.query("COMMIT");
-                this.attempts.push({ at: Date.now(), ok: true, id, server });
-            } catch (err) {
-                this.attempts.push({ at: Date.now(), ok: false, error: err instanceof Error ? err.message : String(err) });
-                const dead = client;
-                client = undefined;
-                dead?.end().catch(() => {});
-                await sleep(100);
-            }
-            await sleep(20);
-        }
-        await client?.end().catch(() => {});
-    }
+/** Orders through a PostgreSQL endpoint; the server is named by its address (`inet_server_addr()`). */
+export function postgresOrders(url: string): OrderDriver<Client> {
+    return {
+        async connect() {
+            const client = new Client({ connectionString: url, connectionTimeoutMillis: 1000, query_timeout: 2000 });
+            client.on("error", () => {});
+            await client.connect();
+            return client;
+        },
+        async commitOrder(client, customer) {
+            await client.query("BEGIN");
+            const { rows } = await client.query("INSERT INTO orders (customer_id) VALUES ($1) RETURNING id, inet_server_addr()::text AS server", [customer]);
+            const id = Number(rows[0].id);
+            await client.query("INSERT INTO order_items (order_id, sku, quantity, price_cents) VALUES ($1, 'sku-a', 1, 1999), ($1, 'sku-b', 2, 499)", [id]);
+            await client.query("COMMIT");
+            return { id, server: String(rows[0].server) };
+        },
+        discard: (client) => void client.end().catch(() => {}),
+        close: (client) => client.end(),
+    };
 }
 
 /** Every acknowledged order is on the server behind `url`, each with both of its items. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
-import { healthyCluster, leaderOf, memberSql, missingOrders, OrderWriter, patroniCluster, PatroniMember, switchover, withClient } from "./postgres-support";
+import { healthyCluster, leaderOf, memberSql, missingOrders, patroniCluster, postgresOrders, PatroniMember, switchover, withClient } from "./postgres-support";
+import { OrderWriter } from "./writer";
 import { containers, liveEngine, report, sleep, waitFor } from "./support";
 
 // The dev stack's Patroni cluster behind HAProxy, on real containers. Client traffic goes only through the
@@ -26,7 +27,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
 
     /** Runs the writer around a fault and returns what it saw. */
     async function writeThrough(fault: () => Promise<void>, settle: () => Promise<unknown>) {
-        const writer = new OrderWriter(rwUrl);
+        const writer = new OrderWriter(postgresOrders(rwUrl));
         writer.start();
         await waitFor("writes flowing before the fault", async () => writer.acknowledged.length >= 20, 30_000);
         const oldServer = writer.lastServer;

@@ -1,4 +1,5 @@
-import { spawnSync } from "child_process";
+import { execFile, spawnSync } from "child_process";
+import { promisify } from "util";
 import { dockerRequest } from "../harness/dockerApi";
 
 /**
@@ -53,3 +54,12 @@ export const containers = {
     start: (name: string) => dockerRequest("POST", `/containers/${name}/start`),
     state: async (name: string) => (await dockerRequest("GET", `/containers/${name}/json`)).State,
 };
+
+/**
+ * Runs a command in a container (member introspection only; client traffic goes through 127.0.0.1).
+ * Asynchronous, so writers and readers measuring unavailability are never paused by it.
+ */
+export async function dockerExec(container: string, args: string[], timeoutMs = 15_000): Promise<string> {
+    const { stdout } = await promisify(execFile)("docker", ["exec", container, ...args], { timeout: timeoutMs, encoding: "utf8" });
+    return stdout;
+}

@@ -1,7 +1,7 @@
 import { spawnSync } from "child_process";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { frontendModel, renderHaproxyConfig, renderPatroniConfig, resolvePostgresSettings } from "../../components";
+import { frontendModel, renderHaproxyConfig, renderMyCnf, renderPatroniConfig, resolveMySqlSettings, resolvePostgresSettings } from "../../components";
 import { runStack } from "../harness/mockRun";
 import { LOCAL_IMAGE_CONFIG } from "../harness";
 import { liveEngine } from "./support";
@@ -34,14 +34,23 @@ function patroniCheck(yml: string) {
     return validateInImage("hadb/postgres:local", "/tmp/patroni.yml", command, yml, dcs.map(([host]) => host));
 }
 
+/** mysqld checks every option, Group Replication's included once its plugin is loaded from the file. */
+const mysqldCheck = (cnf: string) => validateInImage("hadb/mysql:local", "/tmp/my.cnf", "mysqld --defaults-file=/tmp/my.cnf --validate-config", cnf);
+
 describe.skipIf(!live)("rendered configuration passes the servers' own validators", () => {
-    it("every haproxy.cfg and patroni.yml of the dev stack", async () => {
+    it("every haproxy.cfg, patroni.yml and my.cnf of the dev stack", async () => {
         const { resources } = await runStack("dev", { config: LOCAL_IMAGE_CONFIG });
         const uploads = resources.filter((r) => r.type === "docker:index/container:Container").flatMap((c) => (c.inputs.uploads ?? []).map((u: any) => ({ container: c.inputs.name, ...u })));
         const haproxy = uploads.filter((u) => u.file.endsWith("haproxy.cfg"));
         const patroni = uploads.filter((u) => u.file.endsWith("patroni.yml"));
-        expect(haproxy).toHaveLength(1);
+        const mycnf = uploads.filter((u) => u.file.endsWith("my.cnf"));
+        expect(haproxy).toHaveLength(2);
         expect(patroni).toHaveLength(3);
+        expect(mycnf).toHaveLength(3);
+        for (const u of mycnf) {
+            const r = mysqldCheck(u.content);
+            expect(r.ok, `${u.container}: ${r.output}`).toBe(true);
+        }
         for (const u of haproxy) {
             const r = haproxyCheck(u.content);
             expect(r.ok, `${u.container}: ${r.output}`).toBe(true);
@@ -52,7 +61,7 @@ describe.skipIf(!live)("rendered configuration passes the servers' own validator
         }
     });
 
-    it("variants: strict synchronous mode, custom timing, tags, pass-through parameters, two proxy instances", () => {
+    it("variants: strict synchronous mode, custom timing, tags, pass-through parameters, two proxy instances, multi-primary MySQL", () => {
         const pw = { superuser: "a", replication: "b", app: "c", restApi: "d" };
         const ctx = { scope: "orders", member: "orders-4", tags: { nofailover: true, noloadbalance: true }, dcsHosts: ["dcs-0:2379"], clusterCidr: "10.42.0.0/16" };
         const settings = resolvePostgresSettings({
@@ -70,10 +79,22 @@ describe.skipIf(!live)("rendered configuration passes the servers' own validator
             renderHaproxyConfig(frontendModel({ mode: "postgres", backends, instances: 2, maxReplicaLag: 0, checks: { intervalMs: 2000, fall: 3, rise: 2 } })),
         );
         expect(haproxy.ok, haproxy.output).toBe(true);
+        const mysqlCtx = { member: "db-4", ordinal: 4, members: ["db-0", "db-1", "db-2", "db-3", "db-4"], clusterCidr: "10.42.0.0/16" };
+        const multi = resolveMySqlSettings(
+            { members: 5, mode: "multi-primary", consistency: "BEFORE_AND_AFTER", timing: "production", serverSettings: { innodb_buffer_pool_size: "64M", max_connections: 300 } },
+            "0b1f5c2e-1111-5222-8333-444455556666",
+        );
+        const my = mysqldCheck(renderMyCnf(multi, mysqlCtx));
+        expect(my.ok, my.output).toBe(true);
+        const mysqlProxy = haproxyCheck(renderHaproxyConfig(frontendModel({ mode: "mysql", backends: mysqlCtx.members.map((m) => ({ name: m, host: m, port: 3306, apiPort: 8008 })), multiWriter: true })));
+        expect(mysqlProxy.ok, mysqlProxy.output).toBe(true);
     });
 
     it("the validators do reject a broken configuration", () => {
         expect(haproxyCheck("frontend x\n    bind :5000\n    default_backend missing\n").ok).toBe(false);
         expect(patroniCheck("scope: x\nname: y\nrestapi: {listen: 'nonsense'}\n").ok).toBe(false);
+        expect(mysqldCheck("[mysqld]\nno_such_option = 1\n").ok).toBe(false);
+        // Group Replication's options are checked too once its plugin is in plugin_load_add, loose- or not.
+        expect(mysqldCheck("[mysqld]\nplugin_load_add = group_replication.so\nloose-group_replication_consistency = BAD\n").ok).toBe(false);
     });
 });
