@@ -293,13 +293,27 @@ class RoleCheckServer(ThreadingHTTPServer):
 
 # --- main -------------------------------------------------------------------------------------------------
 
+def run_mysqld():
+    """mysqld as a supervised child: MYSQLD_PARENT_PID lets a clone ask for a restart (exit code 16)."""
+    return subprocess.Popen(["mysqld", f"--defaults-file={DEFAULTS}"], env={**os.environ, "MYSQLD_PARENT_PID": str(os.getpid())})
+
+
+RESTART_REQUESTED = 16
+
+
 def main():
     fresh = initialise()
     if not fresh:
         ACCOUNTS_READY.set()
-    mysqld = subprocess.Popen(["mysqld", f"--defaults-file={DEFAULTS}"])
-    signal.signal(signal.SIGTERM, lambda *_: mysqld.terminate())
-    signal.signal(signal.SIGINT, lambda *_: mysqld.terminate())
+    stopping = threading.Event()
+    mysqld = run_mysqld()
+
+    def terminate(*_):
+        stopping.set()
+        mysqld.terminate()
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
     wait_for_socket(mysqld)
     if fresh:
         create_local_accounts()
@@ -308,7 +322,14 @@ def main():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     stop = threading.Event()
     threading.Thread(target=assemble_forever, args=(stop,), daemon=True).start()
-    code = mysqld.wait()
+    while True:
+        code = mysqld.wait()
+        if code == RESTART_REQUESTED and not stopping.is_set():
+            # A clone replaced the data directory: start on it and let the assembly loop rejoin.
+            log("mysqld asked to be restarted (after a clone): starting it again")
+            mysqld = run_mysqld()
+            continue
+        break
     stop.set()
     log(f"mysqld exited with {code}")
     sys.exit(code)
