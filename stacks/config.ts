@@ -13,14 +13,14 @@ export interface StackConfig {
         readonly mode: string;
         readonly timing: string;
         readonly bootstrapSql?: string;
-        readonly ports: { readonly readWrite: number; readonly readOnly: number; readonly stats: number };
+        readonly ports: FrontendPorts;
     };
     readonly postgres: {
         readonly members: number;
         readonly timing: string;
         readonly synchronousMode: string;
         readonly bootstrapSql?: string;
-        readonly ports: { readonly readWrite: number; readonly readOnly: number; readonly stats: number };
+        readonly ports: FrontendPorts;
     };
 }
 
@@ -38,22 +38,25 @@ export function readStackConfig(): StackConfig {
             mode: c.get("mysqlMode") ?? "single-primary",
             timing: c.get("mysqlTiming") ?? "production",
             bootstrapSql: c.get("mysqlBootstrapSql") || undefined,
-            ports: {
-                readWrite: c.getNumber("mysqlReadWritePort") ?? 6446,
-                readOnly: c.getNumber("mysqlReadOnlyPort") ?? 6447,
-                stats: c.getNumber("mysqlStatsPort") ?? 7001,
-            },
+            ports: frontendPorts(c, "mysql", { readWrite: 6446, readOnly: 6447, stats: 7001 }),
         },
         postgres: {
             members: c.getNumber("postgresMembers") ?? 3,
             timing: c.get("postgresTiming") ?? "production",
             synchronousMode: c.get("postgresSynchronousMode") ?? "on",
             bootstrapSql: c.get("postgresBootstrapSql") || undefined,
-            ports: {
-                readWrite: c.getNumber("postgresReadWritePort") ?? 5000,
-                readOnly: c.getNumber("postgresReadOnlyPort") ?? 5001,
-                stats: c.getNumber("postgresStatsPort") ?? 7000,
-            },
+            ports: frontendPorts(c, "postgres", { readWrite: 5000, readOnly: 5001, stats: 7000 }),
         },
+    };
+}
+
+type FrontendPorts = { readonly readWrite: number; readonly readOnly: number; readonly stats: number };
+
+/** `<prefix>ReadWritePort`, `<prefix>ReadOnlyPort` and `<prefix>StatsPort`. */
+function frontendPorts(c: pulumi.Config, prefix: string, defaults: FrontendPorts): FrontendPorts {
+    return {
+        readWrite: c.getNumber(`${prefix}ReadWritePort`) ?? defaults.readWrite,
+        readOnly: c.getNumber(`${prefix}ReadOnlyPort`) ?? defaults.readOnly,
+        stats: c.getNumber(`${prefix}StatsPort`) ?? defaults.stats,
     };
 }

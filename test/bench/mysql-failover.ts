@@ -5,7 +5,7 @@ import { down, up } from "../harness";
 import { containers, waitFor } from "../live/support";
 import { groupFormed, memberSql, memberStatuses, missingOrders, mysqlOrders, withMySql } from "../live/mysql-support";
 import { OrderWriter } from "../live/writer";
-import { median } from "./stats";
+import { median, runBenchmark } from "./stats";
 
 const rounds = Number(process.argv[2] ?? 3);
 
@@ -50,10 +50,4 @@ async function main(): Promise<void> {
     await down("dev", () => {});
 }
 
-main().then(
-    () => process.exit(0),
-    (err) => {
-        console.error(err);
-        process.exit(1);
-    },
-);
+runBenchmark(main);

@@ -165,34 +165,37 @@ function buildImage(r: RecordedResource, options: ApplyOptions): void {
 
 async function ensureNetwork(r: RecordedResource, labels: Record<string, string>, options: ApplyOptions): Promise<void> {
     const name = r.inputs.name ?? r.name;
-    const existing = await inspect(`/networks/${name}`);
-    if (existing) {
-        ownedOrFail("network", name, existing.Labels, options.stack);
-        return;
-    }
-    options.log(`creating network ${name}`);
-    await dockerRequest("POST", "/networks/create", {
-        Name: name,
-        CheckDuplicate: true,
-        Driver: r.inputs.driver ?? "bridge",
-        Internal: r.inputs.internal ?? false,
-        Attachable: r.inputs.attachable ?? false,
-        IPAM: r.inputs.ipamConfigs
-            ? { Driver: "default", Config: r.inputs.ipamConfigs.map((c: any) => ({ Subnet: c.subnet, Gateway: c.gateway, IPRange: c.ipRange })) }
-            : undefined,
-        Labels: labels,
-    });
+    await createUnlessOwned("network", name, `/networks/${name}`, options, () =>
+        dockerRequest("POST", "/networks/create", {
+            Name: name,
+            CheckDuplicate: true,
+            Driver: r.inputs.driver ?? "bridge",
+            Internal: r.inputs.internal ?? false,
+            Attachable: r.inputs.attachable ?? false,
+            IPAM: r.inputs.ipamConfigs
+                ? { Driver: "default", Config: r.inputs.ipamConfigs.map((c: any) => ({ Subnet: c.subnet, Gateway: c.gateway, IPRange: c.ipRange })) }
+                : undefined,
+            Labels: labels,
+        }),
+    );
 }
 
 async function ensureVolume(r: RecordedResource, labels: Record<string, string>, options: ApplyOptions): Promise<void> {
     const name = r.inputs.name ?? r.name;
-    const existing = await inspect(`/volumes/${name}`);
+    await createUnlessOwned("volume", name, `/volumes/${name}`, options, () =>
+        dockerRequest("POST", "/volumes/create", { Name: name, Driver: r.inputs.driver ?? "local", Labels: labels }),
+    );
+}
+
+/** Networks and volumes are kept across `up`s (as Pulumi keeps unchanged resources); a foreign one is an error. */
+async function createUnlessOwned(kind: string, name: string, path: string, options: ApplyOptions, create: () => Promise<unknown>): Promise<void> {
+    const existing = await inspect(path);
     if (existing) {
-        ownedOrFail("volume", name, existing.Labels, options.stack);
+        ownedOrFail(kind, name, existing.Labels, options.stack);
         return;
     }
-    options.log(`creating volume ${name}`);
-    await dockerRequest("POST", "/volumes/create", { Name: name, Driver: r.inputs.driver ?? "local", Labels: labels });
+    options.log(`creating ${kind} ${name}`);
+    await create();
 }
 
 /** Go-style durations as the provider takes them ("2s", "500ms", "1m"), in nanoseconds for the API. */
