@@ -115,6 +115,26 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         await identicalMembers();
     });
 
+    it("after an outage, members that cannot see every peer wait instead of founding a second group", async () => {
+        await Promise.all(members.map((m) => containers.stop(m, 30)));
+        const [first, ...rest] = members;
+        await Promise.all(rest.map((m) => containers.start(m)));
+        // Both started members answer, but the group's founder must see all three before anyone bootstraps.
+        await waitFor("the started members' supervisors answering", async () => (await memberStatuses(rest)).every((s) => s !== undefined), 90_000, 500);
+        const deadline = Date.now() + 15_000;
+        while (Date.now() < deadline) {
+            const states = (await memberStatuses(rest)).map((s) => s?.state);
+            expect(states.filter((st) => st === "ONLINE" || st === "RECOVERING"), `no group without ${first}`).toEqual([]);
+            await sleep(1000);
+        }
+        const at = Date.now();
+        await containers.start(first);
+        await waitFormed("one group once every member is back", 180_000);
+        report("mysql: last member back after an outage -> group ONLINE", (Date.now() - at) / 1000);
+        expect(await missingOrders(rwUrl, everyAcknowledged)).toEqual([]);
+        await identicalMembers();
+    });
+
     it("a member cut off from the network cannot commit; the majority keeps serving; reconnected it rejoins", async () => {
         const isolated = await primary();
         const member = isolated.replace(/^hadb-dev-/, "");
