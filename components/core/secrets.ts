@@ -10,3 +10,13 @@ export function secretPassword(name: string, given: pulumi.Input<string> | undef
     const generated = new random.RandomPassword(name, { length: 32, special: false }, { parent });
     return pulumi.secret(generated.result);
 }
+
+/** One secret password per role, named `<prefix>-<role>-password`; roles given in `given` are used as they are. */
+export function secretPasswords<R extends string>(
+    prefix: string,
+    roles: readonly R[],
+    given: Partial<Record<R, pulumi.Input<string>>> | undefined,
+    parent: pulumi.Resource,
+): Record<R, pulumi.Output<string>> {
+    return Object.fromEntries(roles.map((role) => [role, secretPassword(`${prefix}-${role.toLowerCase()}-password`, given?.[role], parent)])) as Record<R, pulumi.Output<string>>;
+}

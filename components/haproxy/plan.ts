@@ -1,5 +1,5 @@
 import { ArgumentChecker } from "../core/errors";
-import { MemberPlan, ServicePlan } from "../core/plan";
+import { DeployedMember, MemberPlan, ServicePlan } from "../core/plan";
 import { checkPortClashes, PortClaim } from "../core/ports";
 import { DEFAULT_CHECK_TIMING, HaproxyModel, HealthCheckTiming, renderHaproxyConfig } from "./config";
 
@@ -12,6 +12,11 @@ export interface FrontendBackend {
     readonly host: string;
     readonly port: number;
     readonly apiPort: number;
+}
+
+/** A cluster's deployed members as backends: `sqlPort` names the member port clients connect to. */
+export function frontendBackends(members: readonly DeployedMember[], sqlPort: string): FrontendBackend[] {
+    return members.map((m) => ({ name: m.name, host: m.host, port: m.ports[sqlPort], apiPort: m.ports.api }));
 }
 
 export interface FrontendSettings {

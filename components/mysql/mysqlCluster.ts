@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail } from "../core/errors";
 import { Target } from "../core/plan";
-import { secretPassword } from "../core/secrets";
+import { secretPasswords } from "../core/secrets";
 import { secretUrl } from "../core/urls";
-import { FrontendBackend } from "../haproxy/plan";
+import { FrontendBackend, frontendBackends } from "../haproxy/plan";
 import { planMySqlCluster } from "./plan";
 import { MYSQL_DEFAULTS, MySqlSettings, validateMySqlSettings } from "./settings";
 
@@ -43,17 +43,12 @@ export class MySqlCluster extends pulumi.ComponentResource {
     constructor(name: string, args: MySqlClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hadb:mysql:GroupReplicationCluster", name, {}, opts);
         planOrFail(this, () => validateMySqlSettings(name, args));
-        const passwords = {
-            admin: secretPassword(`${name}-admin-password`, args.passwords?.admin, this),
-            replication: secretPassword(`${name}-replication-password`, args.passwords?.replication, this),
-            monitor: secretPassword(`${name}-monitor-password`, args.passwords?.monitor, this),
-            app: secretPassword(`${name}-app-password`, args.passwords?.app, this),
-        };
+        const passwords = secretPasswords(name, ["admin", "replication", "monitor", "app"] as const, args.passwords, this);
         const plan = planOrFail(this, () =>
             planMySqlCluster(name, args, { stack: pulumi.getStack(), clusterCidr: args.target.clusterCidr, passwords: pulumi.output(passwords) }),
         );
         const deployed = args.target.deploy(this, plan);
-        this.backends = deployed.map((m) => ({ name: m.name, host: m.host, port: m.ports.mysql, apiPort: m.ports.api }));
+        this.backends = frontendBackends(deployed, "mysql");
         this.memberNames = pulumi.all(deployed.map((m) => m.resourceName));
         this.multiPrimary = args.mode === "multi-primary";
         this.databaseName = args.databaseName ?? MYSQL_DEFAULTS.databaseName;

@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail } from "../core/errors";
-import { FrontendBackend } from "../haproxy/plan";
+import { FrontendBackend, frontendBackends } from "../haproxy/plan";
 import { Target } from "../core/plan";
-import { secretPassword } from "../core/secrets";
+import { secretPasswords } from "../core/secrets";
 import { secretUrl } from "../core/urls";
 import { EtcdCluster } from "../etcd/etcdCluster";
 import { EtcdSettings } from "../etcd/plan";
@@ -51,19 +51,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
         planOrFail(this, () => validatePostgresSettings(name, args));
         const s = resolvePostgresSettings(args);
         this.dcs = args.dcs ?? new EtcdCluster(`${name}-etcd`, { target: args.target, ...args.etcd }, { parent: this });
-        const passwords = {
-            superuser: secretPassword(`${name}-superuser-password`, args.passwords?.superuser, this),
-            replication: secretPassword(`${name}-replication-password`, args.passwords?.replication, this),
-            app: secretPassword(`${name}-app-password`, args.passwords?.app, this),
-            restApi: secretPassword(`${name}-restapi-password`, args.passwords?.restApi, this),
-        };
+        const passwords = secretPasswords(name, ["superuser", "replication", "app", "restApi"] as const, args.passwords, this);
         const plan = planOrFail(this, () =>
             planPostgresCluster(name, args, { dcsHosts: this.dcs.hosts, clusterCidr: args.target.clusterCidr, passwords: pulumi.output(passwords) }),
         );
         // Patroni cannot start without its DCS, so etcd comes first.
         const deployed = args.target.deploy(this, plan, [this.dcs]);
 
-        this.backends = deployed.map((m) => ({ name: m.name, host: m.host, port: m.ports.postgres, apiPort: m.ports.api }));
+        this.backends = frontendBackends(deployed, "postgres");
         this.memberNames = pulumi.all(deployed.map((m) => m.resourceName));
         this.databaseName = s.databaseName;
         this.appUser = s.appUser;
