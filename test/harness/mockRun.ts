@@ -57,7 +57,7 @@ function computedState(type: string, urn: string, inputs: Record<string, any>, o
 function randomPassword(inputs: Record<string, any>): string {
     const length = Number(inputs.length ?? 32);
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    return Array.from(crypto.randomBytes(length), (b) => alphabet[b % alphabet.length]).join("");
+    return Array.from({ length }, () => alphabet[crypto.randomInt(alphabet.length)]).join("");
 }
 
 /** Replaces the mock's secret envelopes by their values, noting that a secret was there. */
