@@ -18,9 +18,6 @@ export class HaproxyFrontend extends pulumi.ComponentResource {
     readonly instanceNames: pulumi.Output<string[]>;
     /** Host port per endpoint of instance 0, when published. */
     readonly publishedPorts: Readonly<Record<string, number>>;
-    /** `host:port` per endpoint inside the cluster network (the shared alias of all instances is not used). */
-    readonly hosts: Readonly<Record<string, string>>;
-    readonly publishAddress: string;
 
     static validateArgs = validateFrontendSettings;
 
@@ -30,8 +27,6 @@ export class HaproxyFrontend extends pulumi.ComponentResource {
         const deployed = args.target.deploy(this, plan);
         this.instanceNames = pulumi.all(deployed.map((m) => m.resourceName));
         this.publishedPorts = deployed[0].publishedPorts;
-        this.hosts = Object.fromEntries(Object.entries(deployed[0].ports).map(([k, port]) => [k, `${deployed[0].host}:${port}`]));
-        this.publishAddress = args.target.publishAddress;
         this.registerOutputs({ instanceNames: this.instanceNames });
     }
 }

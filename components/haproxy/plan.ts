@@ -50,6 +50,11 @@ const INSTANCE_PORT_STRIDE = 10;
 /** Docker's embedded DNS, which follows a container to its new address after it is recreated. */
 const DOCKER_DNS = "127.0.0.11:53";
 
+/** The mode's default ports with the caller's overrides. */
+function frontendPorts(s: FrontendSettings): { readWrite: number; readOnly: number; stats: number } {
+    return { ...DEFAULT_PORTS[s.mode], ...s.ports };
+}
+
 export function validateFrontendSettings(name: string, s: FrontendSettings): void {
     const check = new ArgumentChecker(`HaproxyFrontend "${name}"`);
     check.dnsLabel("name", name);
@@ -63,7 +68,7 @@ export function validateFrontendSettings(name: string, s: FrontendSettings): voi
     check.integer("checks.intervalMs", timing.intervalMs, 100, 60000);
     check.integer("checks.fall", timing.fall, 1, 10);
     check.integer("checks.rise", timing.rise, 1, 10);
-    const ports = { ...DEFAULT_PORTS[s.mode], ...s.ports };
+    const ports = frontendPorts(s);
     const claims: PortClaim[] = [];
     for (const [key, port] of Object.entries(ports)) {
         claims.push({ argument: `ports.${key}`, port, scope: "instance" });
@@ -77,7 +82,7 @@ export function validateFrontendSettings(name: string, s: FrontendSettings): voi
  * replicas within the lag bound, else the primary. Both agents answer the same paths.
  */
 export function frontendModel(s: FrontendSettings): HaproxyModel {
-    const ports = { ...DEFAULT_PORTS[s.mode], ...s.ports };
+    const ports = frontendPorts(s);
     const servers = s.backends.map((b) => ({ name: b.name, host: b.host, port: b.port, checkPort: b.apiPort }));
     return {
         statsPort: ports.stats,
@@ -102,7 +107,7 @@ export const HAPROXY_CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg";
 
 export function planFrontend(name: string, s: FrontendSettings): ServicePlan {
     validateFrontendSettings(name, s);
-    const ports = { ...DEFAULT_PORTS[s.mode], ...s.ports };
+    const ports = frontendPorts(s);
     const config = renderHaproxyConfig(frontendModel(s));
     const members: MemberPlan[] = Array.from({ length: s.instances ?? 1 }, (_, i) => ({
         name: `${name}-${i}`,
