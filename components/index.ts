@@ -1,18 +1,16 @@
-export * from "./core/errors";
-export * from "./core/plan";
-export * from "./etcd/plan";
-export * from "./etcd/etcdCluster";
-export * from "./targets/docker";
-export * from "./core/secrets";
-export * from "./core/urls";
-export * from "./postgres/settings";
-export * from "./postgres/patroniConfig";
-export * from "./postgres/plan";
-export * from "./postgres/postgresCluster";
-export * from "./haproxy/config";
-export * from "./haproxy/plan";
-export * from "./haproxy/frontend";
-export * from "./mysql/settings";
-export * from "./mysql/memberConfig";
-export * from "./mysql/plan";
-export * from "./mysql/mysqlCluster";
+// hadb's public API: the components, their arguments and what they return. Renderers and planners are
+// internal; tests import them from their modules.
+export { EtcdCluster, EtcdClusterArgs } from "./etcd/etcdCluster";
+export { EtcdSettings } from "./etcd/plan";
+export { PostgresCluster, PostgresClusterArgs, PostgresPasswordArgs } from "./postgres/postgresCluster";
+export { FailoverTiming, PatroniTags, PostgresSettings, SynchronousMode, TimingProfile } from "./postgres/settings";
+export { MySqlCluster, MySqlClusterArgs, MySqlPasswordArgs } from "./mysql/mysqlCluster";
+export { ConsistencyLevel, ExitStateAction, GroupMode, GroupTiming, GroupTimingProfile, MySqlSettings } from "./mysql/settings";
+export { HaproxyFrontend, HaproxyFrontendArgs } from "./haproxy/frontend";
+export { FrontendPorts, FrontendSettings } from "./haproxy/plan";
+export { HealthCheckTiming } from "./haproxy/config";
+export { DockerBaseImages, DockerTarget, DockerTargetArgs } from "./targets/docker";
+export { KubernetesTarget, KubernetesTargetArgs } from "./targets/kubernetes";
+export { BackendServer, ClusterBackends, Engine } from "./core/backends";
+export { DeployedEndpoint, ServiceAddress, Target } from "./core/plan";
+export { InvalidArgumentError } from "./core/errors";

@@ -6,7 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '[prepare-machine] %s\n' "$*" >&2; }
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 ensure_engine() {
   if docker info >/dev/null 2>&1; then return; fi
@@ -32,7 +31,8 @@ ensure_base() {
   command -v debootstrap >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
   log "building $name with debootstrap"
   local dir; dir=$(mktemp -d)
-  debootstrap --variant=minbase "$suite" "$dir" "$MIRROR" >/tmp/hadb-debootstrap-"$suite".log 2>&1 \
+  # debootstrap's own default mirror unless DEBIAN_MIRROR names another.
+  debootstrap --variant=minbase "$suite" "$dir" ${DEBIAN_MIRROR:+"$DEBIAN_MIRROR"} >/tmp/hadb-debootstrap-"$suite".log 2>&1 \
     || { tail -20 /tmp/hadb-debootstrap-"$suite".log >&2; exit 1; }
   tar -C "$dir" -c . | docker import - "$name" >/dev/null
   rm -rf "$dir"
@@ -47,11 +47,10 @@ build_image() {
 }
 
 ensure_engine
-ensure_base trixie
-for dir in images/*/; do
-  name=$(basename "$dir")
-  suite=$(sed -n 's/^# suite: *//p' "$dir/Dockerfile")
-  [ "$suite" = sid ] && ensure_base sid
-  build_image "$name" "hadb-base:${suite:-trixie}"
-done
+# Each image and its Debian suite, from the catalogue every target reads too.
+node -e 'for (const [name, spec] of Object.entries(require("./images/catalogue.json"))) console.log(name, spec.suite)' |
+  while read -r name suite; do
+    ensure_base "$suite"
+    build_image "$name" "hadb-base:$suite"
+  done
 log "ready"

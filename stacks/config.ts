@@ -1,62 +1,93 @@
 import * as pulumi from "@pulumi/pulumi";
 
-/** Stack configuration, read once. Defaults live in Pulumi.yaml's schema; these fallbacks mirror them. */
+/**
+ * Stack configuration, read once. Every default lives in Pulumi.yaml's config schema (the CLI applies it,
+ * and so does the test harness), so keys with a default are required here and none is repeated.
+ */
 export interface StackConfig {
     readonly preset: string;
-    readonly baseImages: { readonly trixie: string; readonly sid: string };
-    readonly networkSubnet: string;
-    readonly publishAddress: string;
-    readonly etcd: { readonly members: number; readonly publishClientPortsFrom: number };
-    readonly haproxyCheckIntervalMs: number;
-    readonly mysql: {
-        readonly members: number;
-        readonly mode: string;
-        readonly timing: string;
-        readonly bootstrapSql?: string;
-        readonly ports: FrontendPorts;
+    readonly target: string;
+    readonly docker: {
+        readonly baseImages: { readonly trixie: string; readonly sid: string };
+        readonly networkSubnet: string;
+        readonly publishAddress: string;
     };
+    readonly kubernetes: {
+        readonly namespace: string;
+        readonly context?: string;
+        readonly storageClass?: string;
+        readonly registry?: string;
+        readonly podCidrs: string[];
+        readonly frontendServiceType: string;
+        readonly requireHostSpread: boolean;
+    };
+    readonly etcd: { readonly members: number; readonly publishClientPortsFrom?: number };
+    readonly frontend: { readonly instances: number; readonly checkIntervalMs: number; readonly publish: boolean };
     readonly postgres: {
         readonly members: number;
-        readonly timing: string;
+        readonly timingProfile: string;
         readonly synchronousMode: string;
         readonly bootstrapSql?: string;
         readonly ports: FrontendPorts;
     };
-}
-
-export function readStackConfig(): StackConfig {
-    const c = new pulumi.Config("hadb");
-    return {
-        preset: c.get("preset") ?? "local",
-        baseImages: { trixie: c.get("baseImageTrixie") ?? "debian:trixie-slim", sid: c.get("baseImageSid") ?? "debian:sid-slim" },
-        networkSubnet: c.get("networkSubnet") ?? "172.29.0.0/24",
-        publishAddress: c.get("publishAddress") ?? "127.0.0.1",
-        etcd: { members: c.getNumber("etcdMembers") ?? 3, publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") ?? 23790 },
-        haproxyCheckIntervalMs: c.getNumber("haproxyCheckIntervalMs") ?? 1000,
-        mysql: {
-            members: c.getNumber("mysqlMembers") ?? 3,
-            mode: c.get("mysqlMode") ?? "single-primary",
-            timing: c.get("mysqlTiming") ?? "production",
-            bootstrapSql: c.get("mysqlBootstrapSql") || undefined,
-            ports: frontendPorts(c, "mysql", { readWrite: 6446, readOnly: 6447, stats: 7001 }),
-        },
-        postgres: {
-            members: c.getNumber("postgresMembers") ?? 3,
-            timing: c.get("postgresTiming") ?? "production",
-            synchronousMode: c.get("postgresSynchronousMode") ?? "on",
-            bootstrapSql: c.get("postgresBootstrapSql") || undefined,
-            ports: frontendPorts(c, "postgres", { readWrite: 5000, readOnly: 5001, stats: 7000 }),
-        },
+    readonly mysql: {
+        readonly members: number;
+        readonly mode: string;
+        readonly timingProfile: string;
+        readonly bootstrapSql?: string;
+        readonly ports: FrontendPorts;
     };
 }
 
 type FrontendPorts = { readonly readWrite: number; readonly readOnly: number; readonly stats: number };
 
-/** `<prefix>ReadWritePort`, `<prefix>ReadOnlyPort` and `<prefix>StatsPort`. */
-function frontendPorts(c: pulumi.Config, prefix: string, defaults: FrontendPorts): FrontendPorts {
+export function readStackConfig(): StackConfig {
+    const c = new pulumi.Config("hadb");
     return {
-        readWrite: c.getNumber(`${prefix}ReadWritePort`) ?? defaults.readWrite,
-        readOnly: c.getNumber(`${prefix}ReadOnlyPort`) ?? defaults.readOnly,
-        stats: c.getNumber(`${prefix}StatsPort`) ?? defaults.stats,
+        preset: c.require("preset"),
+        target: c.require("target"),
+        docker: {
+            baseImages: { trixie: c.require("baseImageTrixie"), sid: c.require("baseImageSid") },
+            networkSubnet: c.require("networkSubnet"),
+            publishAddress: c.require("publishAddress"),
+        },
+        kubernetes: {
+            namespace: c.require("kubernetesNamespace"),
+            context: c.get("kubernetesContext") || undefined,
+            storageClass: c.get("kubernetesStorageClass") || undefined,
+            registry: c.get("kubernetesRegistry") || undefined,
+            podCidrs: c.require("kubernetesPodCidrs").split(",").map((r) => r.trim()),
+            frontendServiceType: c.require("kubernetesFrontendServiceType"),
+            requireHostSpread: c.requireBoolean("kubernetesRequireHostSpread"),
+        },
+        etcd: { members: c.requireNumber("etcdMembers"), publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") || undefined },
+        frontend: {
+            instances: c.requireNumber("haproxyInstances"),
+            checkIntervalMs: c.requireNumber("haproxyCheckIntervalMs"),
+            publish: c.requireBoolean("publishFrontends"),
+        },
+        postgres: {
+            members: c.requireNumber("postgresMembers"),
+            timingProfile: c.require("postgresTiming"),
+            synchronousMode: c.require("postgresSynchronousMode"),
+            bootstrapSql: c.get("postgresBootstrapSql") || undefined,
+            ports: frontendPorts(c, "postgres"),
+        },
+        mysql: {
+            members: c.requireNumber("mysqlMembers"),
+            mode: c.require("mysqlMode"),
+            timingProfile: c.require("mysqlTiming"),
+            bootstrapSql: c.get("mysqlBootstrapSql") || undefined,
+            ports: frontendPorts(c, "mysql"),
+        },
+    };
+}
+
+/** `<prefix>ReadWritePort`, `<prefix>ReadOnlyPort` and `<prefix>StatsPort`. */
+function frontendPorts(c: pulumi.Config, prefix: string): FrontendPorts {
+    return {
+        readWrite: c.requireNumber(`${prefix}ReadWritePort`),
+        readOnly: c.requireNumber(`${prefix}ReadOnlyPort`),
+        stats: c.requireNumber(`${prefix}StatsPort`),
     };
 }

@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail } from "../core/errors";
-import { Target } from "../core/plan";
+import { ServicePlan, Target } from "../core/plan";
 import { EtcdSettings, planEtcdCluster, validateEtcdSettings } from "./plan";
 
 export interface EtcdClusterArgs extends EtcdSettings {
-    /** Where the members run, e.g. a `DockerTarget`. */
+    /** Where the members run: a `DockerTarget` or a `KubernetesTarget`. */
     readonly target: Target;
 }
 
@@ -17,26 +17,31 @@ export interface EtcdClusterArgs extends EtcdSettings {
 export class EtcdCluster extends pulumi.ComponentResource {
     /** Client URLs inside the cluster's network, one per member (what Patroni is given). */
     readonly clientEndpoints: pulumi.Output<string[]>;
-    /** Client URLs on the host, when `publishClientPortsFrom` is set. */
+    /** Client URLs on the host, when `publishClientPortsFrom` is set (Docker target). */
     readonly publishedClientEndpoints: pulumi.Output<string[]>;
-    /** Container (or Pod) names of the members. */
+    /** Container or Pod names of the members. */
     readonly memberNames: pulumi.Output<string[]>;
-    /** `host:port` pairs for Patroni's `etcd3.hosts`. */
+    /** `host:port` of every member's client port, for Patroni's `etcd3.hosts`. Plain: known at preview. */
     readonly hosts: string[];
 
     /** Throws an InvalidArgumentError for bad settings; pure, so it can run before anything is declared. */
     static validateArgs = validateEtcdSettings;
 
+    /** The cluster's plan on its target; throws an InvalidArgumentError for anything either refuses. Pure. */
+    static plan(name: string, args: EtcdClusterArgs): ServicePlan {
+        const plan = planEtcdCluster(name, args, { stack: pulumi.getStack(), memberHost: (m) => args.target.memberHost(name, m) });
+        args.target.checkPlan(plan, `EtcdCluster "${name}"`);
+        return plan;
+    }
+
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("hadb:etcd:EtcdCluster", name, {}, opts);
-        const plan = planOrFail(this, () => planEtcdCluster(name, pulumi.getStack(), args));
+        super("hadb:index:EtcdCluster", name, {}, opts);
+        const plan = planOrFail(this, () => EtcdCluster.plan(name, args));
         const deployed = args.target.deploy(this, plan);
-        this.hosts = deployed.map((m) => `${m.host}:${m.ports.client}`);
+        this.hosts = deployed.members.map((m) => `${m.host}:${m.ports.client}`);
         this.clientEndpoints = pulumi.output(this.hosts.map((h) => `http://${h}`));
-        this.publishedClientEndpoints = pulumi.output(
-            deployed.filter((m) => m.publishedPorts.client !== undefined).map((m) => `http://${args.target.publishAddress}:${m.publishedPorts.client}`),
-        );
-        this.memberNames = pulumi.all(deployed.map((m) => m.resourceName));
+        this.publishedClientEndpoints = pulumi.output(deployed.members.flatMap((m) => (m.published.client ? [`http://${m.published.client.host}:${m.published.client.port}`] : [])));
+        this.memberNames = pulumi.all(deployed.members.map((m) => m.resourceName));
         this.registerOutputs({
             clientEndpoints: this.clientEndpoints,
             publishedClientEndpoints: this.publishedClientEndpoints,

@@ -1,6 +1,8 @@
+import { stringify } from "yaml";
+import { withDefaults } from "../core/defaults";
 import { ArgumentChecker } from "../core/errors";
 import { checkPortClashes, publishedRange } from "../core/ports";
-import { MemberPlan, ServicePlan } from "../core/plan";
+import { memberNames, ServicePlan } from "../core/plan";
 
 /** The shape-defining settings of an etcd cluster. Plain values: they decide how many resources exist. */
 export interface EtcdSettings {
@@ -14,20 +16,18 @@ export interface EtcdSettings {
      * @default "<stack>-<name>"
      */
     readonly clusterToken?: string;
-    /** @default 2379 */
+    /** Port clients (Patroni) connect to. @default 2379 */
     readonly clientPort?: number;
-    /** @default 2380 */
+    /** Port members replicate over. @default 2380 */
     readonly peerPort?: number;
     /**
-     * Publish member i's client port on the host at `publishClientPortsFrom + i` (Docker dev only).
+     * Publish member i's client port on the host at `publishClientPortsFrom + i` (Docker target only).
      * @default not published
      */
     readonly publishClientPortsFrom?: number;
-    /**
-     * Raft heartbeat and election timeout in milliseconds. etcd's rule: election ≥ 5 × heartbeat.
-     * @default 100 and 1000, etcd's own defaults
-     */
+    /** Raft heartbeat interval in milliseconds. @default 100, etcd's own */
     readonly heartbeatIntervalMs?: number;
+    /** Raft election timeout in milliseconds; etcd's rule: at least 5 × the heartbeat. @default 1000, etcd's own */
     readonly electionTimeoutMs?: number;
 }
 
@@ -69,52 +69,68 @@ export function validateEtcdSettings(name: string, settings: EtcdSettings): void
     ]);
 }
 
-/** Member names are the component name plus an ordinal, like a StatefulSet's Pods. */
-export function etcdMemberNames(name: string, members: number): string[] {
-    return Array.from({ length: members }, (_, i) => `${name}-${i}`);
+export interface EtcdPlanContext {
+    readonly stack: string;
+    /** The address of a member, as the target decides it. */
+    readonly memberHost: (member: string) => string;
+}
+
+export const ETCD_CONFIG_FILE = "etcd.yml";
+
+/** etcd's own configuration file for one member (`etcd --config-file`). Pure. */
+export function renderEtcdConfig(s: Required<Omit<EtcdSettings, "publishClientPortsFrom" | "members">>, member: string, host: string, initialCluster: string): string {
+    return stringify({
+        name: member,
+        "data-dir": "/var/lib/etcd/data",
+        "listen-client-urls": `http://0.0.0.0:${s.clientPort}`,
+        "advertise-client-urls": `http://${host}:${s.clientPort}`,
+        "listen-peer-urls": `http://0.0.0.0:${s.peerPort}`,
+        "initial-advertise-peer-urls": `http://${host}:${s.peerPort}`,
+        "initial-cluster": initialCluster,
+        "initial-cluster-state": "new",
+        "initial-cluster-token": s.clusterToken,
+        "heartbeat-interval": s.heartbeatIntervalMs,
+        "election-timeout": s.electionTimeoutMs,
+        // Keep the keyspace small: Patroni rewrites its keys every loop.
+        "auto-compaction-mode": "periodic",
+        "auto-compaction-retention": "1h",
+    });
 }
 
 /** The whole cluster as a target-neutral plan. Pure: same settings, same plan. */
-export function planEtcdCluster(name: string, stack: string, settings: EtcdSettings): ServicePlan {
+export function planEtcdCluster(name: string, settings: EtcdSettings, ctx: EtcdPlanContext): ServicePlan {
     validateEtcdSettings(name, settings);
-    const s = { ...ETCD_DEFAULTS, ...settings };
-    const names = etcdMemberNames(name, s.members);
-    const initialCluster = names.map((m) => `${m}=http://${m}:${s.peerPort}`).join(",");
-    const token = s.clusterToken ?? `${stack}-${name}`;
-    const members: MemberPlan[] = names.map((member, i) => ({
-        name: member,
-        // etcd reads every setting from ETCD_* variables, so the plan needs no config file.
-        env: {
-            ETCD_NAME: member,
-            ETCD_DATA_DIR: "/var/lib/etcd/data",
-            ETCD_LISTEN_CLIENT_URLS: `http://0.0.0.0:${s.clientPort}`,
-            ETCD_ADVERTISE_CLIENT_URLS: `http://${member}:${s.clientPort}`,
-            ETCD_LISTEN_PEER_URLS: `http://0.0.0.0:${s.peerPort}`,
-            ETCD_INITIAL_ADVERTISE_PEER_URLS: `http://${member}:${s.peerPort}`,
-            ETCD_INITIAL_CLUSTER: initialCluster,
-            ETCD_INITIAL_CLUSTER_STATE: "new",
-            ETCD_INITIAL_CLUSTER_TOKEN: token,
-            ETCD_HEARTBEAT_INTERVAL: String(s.heartbeatIntervalMs),
-            ETCD_ELECTION_TIMEOUT: String(s.electionTimeoutMs),
-            // Keep the keyspace small: Patroni rewrites its keys every loop.
-            ETCD_AUTO_COMPACTION_MODE: "periodic",
-            ETCD_AUTO_COMPACTION_RETENTION: "1h",
+    const s = withDefaults({ ...ETCD_DEFAULTS, clusterToken: `${ctx.stack}-${name}` }, settings);
+    const names = memberNames(name, s.members);
+    const initialCluster = names.map((m) => `${m}=http://${ctx.memberHost(m)}:${s.peerPort}`).join(",");
+    return {
+        name,
+        component: "etcd",
+        image: "etcd",
+        template: {
+            env: {},
+            files: [],
+            ports: [
+                { name: "client", port: s.clientPort, allow: ["members", "postgres"] },
+                { name: "peer", port: s.peerPort, allow: ["members"] },
+            ],
+            volumes: [{ name: "data", mountPath: "/var/lib/etcd", sizeGiB: 1 }],
+            checks: {
+                // A quorum read (/health): a member that lost its majority is not in service. A member forming a new
+                // cluster counts as ready once it serves, so members can start one after another (images/etcd).
+                readiness: { command: ["hadb-etcd-ready", String(s.clientPort)], periodSeconds: 2, timeoutSeconds: 5, failureThreshold: 3 },
+            },
+            compute: { cpuMillis: { request: 100 }, memoryMiB: { request: 256, limit: 1024 } },
+            stopGraceSeconds: 30,
         },
-        files: [],
-        ports: [
-            { name: "client", port: s.clientPort, hostPort: s.publishClientPortsFrom === undefined ? undefined : s.publishClientPortsFrom + i },
-            { name: "peer", port: s.peerPort },
-        ],
-        volumes: [{ name: "data", mountPath: "/var/lib/etcd" }],
-        // `endpoint health` does a quorum read, so a member that lost its majority reports unhealthy.
-        health: {
-            command: ["etcdctl", `--endpoints=http://127.0.0.1:${s.clientPort}`, "--command-timeout=2s", "endpoint", "health"],
-            intervalSeconds: 2,
-            timeoutSeconds: 3,
-            retries: 5,
-            startPeriodSeconds: 10,
-        },
-        restart: "unless-stopped",
-    }));
-    return { name, image: "etcd", members, labels: { "hadb.component": "etcd", "hadb.cluster": name } };
+        members: names.map((member, i) => ({
+            name: member,
+            ordinal: i,
+            files: [{ name: ETCD_CONFIG_FILE, content: renderEtcdConfig(s, member, ctx.memberHost(member), initialCluster), mode: "0644", secret: false }],
+            hostPorts: s.publishClientPortsFrom === undefined ? undefined : { client: s.publishClientPortsFrom + i },
+        })),
+        endpoints: [],
+        spread: { hosts: "required", zones: "preferred" },
+        maxUnavailable: 1,
+    };
 }

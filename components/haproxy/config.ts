@@ -40,8 +40,11 @@ export interface HaproxyModel {
     readonly routes: readonly HaproxyRoute[];
     readonly backends: readonly HaproxyBackend[];
     readonly timing: HealthCheckTiming;
-    /** DNS server that follows members to new addresses when their containers are recreated. */
-    readonly resolver?: string;
+    /**
+     * DNS servers that follow members to new addresses when they are recreated: `host:port`s, or an empty list
+     * for the ones in /etc/resolv.conf. Undefined when member addresses never change.
+     */
+    readonly nameservers?: readonly string[];
 }
 
 export const DEFAULT_CHECK_TIMING: HealthCheckTiming = { intervalMs: 1000, fall: 2, rise: 1 };
@@ -68,10 +71,10 @@ export function renderHaproxyConfig(model: HaproxyModel): string {
         `    timeout check ${Math.max(500, t.intervalMs)}ms`,
         "",
     ];
-    if (model.resolver) {
+    if (model.nameservers) {
         lines.push(
             "resolvers cluster",
-            `    nameserver dns ${model.resolver}`,
+            ...(model.nameservers.length ? model.nameservers.map((ns, i) => `    nameserver dns${i} ${ns}`) : ["    parse-resolv-conf"]),
             "    resolve_retries 3",
             "    timeout resolve 1s",
             "    timeout retry 1s",
@@ -101,7 +104,7 @@ export function renderHaproxyConfig(model: HaproxyModel): string {
         "on-marked-down shutdown-sessions",
         // A failed client connection marks the server down at once, without waiting for the next checks.
         "observe layer4 error-limit 1 on-error mark-down",
-        ...(model.resolver ? ["resolvers cluster", "init-addr last,libc,none"] : []),
+        ...(model.nameservers ? ["resolvers cluster", "init-addr last,libc,none"] : []),
     ].join(" ");
     for (const backend of model.backends) {
         lines.push(

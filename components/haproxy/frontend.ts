@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail } from "../core/errors";
-import { Target } from "../core/plan";
-import { FrontendSettings, planFrontend, validateFrontendSettings } from "./plan";
+import { DeployedEndpoint, Target } from "../core/plan";
+import { FRONTEND_ENDPOINTS, FrontendSettings, planFrontend, validateFrontendSettings } from "./plan";
 
 export interface HaproxyFrontendArgs extends FrontendSettings {
+    /** Where the proxy instances run: a `DockerTarget` or a `KubernetesTarget`. */
     readonly target: Target;
 }
 
@@ -12,21 +13,32 @@ export interface HaproxyFrontendArgs extends FrontendSettings {
  * replicas, with role checks against the database's own agent and sessions cut when a server leaves a role.
  *
  * @example
- * const proxy = new HaproxyFrontend("pg-proxy", { target: local, mode: "postgres", backends: pg.backends, publish: true });
+ * const proxy = new HaproxyFrontend("pg-proxy", { target: local, backends: pg.backends, publish: true });
  */
 export class HaproxyFrontend extends pulumi.ComponentResource {
+    /** Container or Pod names of the instances. */
     readonly instanceNames: pulumi.Output<string[]>;
-    /** Host port per endpoint of instance 0, when published. */
-    readonly publishedPorts: Readonly<Record<string, number>>;
+    /** Where clients reach the primary: in the network, and outside it when published or exposed. */
+    readonly readWrite: pulumi.Output<DeployedEndpoint>;
+    /** Where clients reach replicas within the lag bound (the primary when none qualifies). */
+    readonly readOnly: pulumi.Output<DeployedEndpoint>;
+    /** HAProxy's statistics page. */
+    readonly stats: pulumi.Output<DeployedEndpoint>;
 
     static validateArgs = validateFrontendSettings;
 
     constructor(name: string, args: HaproxyFrontendArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("hadb:haproxy:Frontend", name, {}, opts);
-        const plan = planOrFail(this, () => planFrontend(name, args));
+        super("hadb:index:HaproxyFrontend", name, {}, opts);
+        const plan = planOrFail(this, () => {
+            const p = planFrontend(name, args, args.target.nameResolution);
+            args.target.checkPlan(p, `HaproxyFrontend "${name}"`);
+            return p;
+        });
         const deployed = args.target.deploy(this, plan);
-        this.instanceNames = pulumi.all(deployed.map((m) => m.resourceName));
-        this.publishedPorts = deployed[0].publishedPorts;
-        this.registerOutputs({ instanceNames: this.instanceNames });
+        this.instanceNames = pulumi.all(deployed.members.map((m) => m.resourceName));
+        this.readWrite = deployed.endpoints[FRONTEND_ENDPOINTS.readWrite];
+        this.readOnly = deployed.endpoints[FRONTEND_ENDPOINTS.readOnly];
+        this.stats = deployed.endpoints[FRONTEND_ENDPOINTS.stats];
+        this.registerOutputs({ instanceNames: this.instanceNames, readWrite: this.readWrite, readOnly: this.readOnly, stats: this.stats });
     }
 }

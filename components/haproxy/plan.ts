@@ -1,36 +1,30 @@
+import { ClusterBackends, Engine } from "../core/backends";
 import { ArgumentChecker } from "../core/errors";
-import { DeployedMember, MemberPlan, ServicePlan } from "../core/plan";
 import { checkPortClashes, PortClaim } from "../core/ports";
+import { CONFIG_DIR, httpCheck, memberNames, NameResolution, ServicePlan } from "../core/plan";
 import { DEFAULT_CHECK_TIMING, HaproxyModel, HealthCheckTiming, renderHaproxyConfig } from "./config";
 
-/** What is behind the proxy: Patroni answers role checks for PostgreSQL, hadb's member supervisor for MySQL. */
-export type FrontendMode = "postgres" | "mysql";
-
-/** A database server behind the proxy: SQL on `port`, its role answered on `apiPort`. */
-export interface FrontendBackend {
-    readonly name: string;
-    readonly host: string;
-    readonly port: number;
-    readonly apiPort: number;
-}
-
-/** A cluster's deployed members as backends: `sqlPort` names the member port clients connect to. */
-export function frontendBackends(members: readonly DeployedMember[], sqlPort: string): FrontendBackend[] {
-    return members.map((m) => ({ name: m.name, host: m.host, port: m.ports[sqlPort], apiPort: m.ports.api }));
+/** The proxy's client ports. */
+export interface FrontendPorts {
+    /** To the primary (every ONLINE member in MySQL multi-primary). */
+    readonly readWrite?: number;
+    /** To replicas within the lag bound, else the primary. */
+    readonly readOnly?: number;
+    /** HAProxy's statistics page. */
+    readonly stats?: number;
 }
 
 export interface FrontendSettings {
-    /** What the backends are; decides how roles are checked. */
-    readonly mode: FrontendMode;
-    readonly backends: readonly FrontendBackend[];
+    /** The cluster behind the proxy: `pg.backends` or `mysql.backends`. Its engine decides how roles are checked. */
+    readonly backends: ClusterBackends;
     /** @default PostgreSQL { readWrite: 5000, readOnly: 5001, stats: 7000 }; MySQL { readWrite: 6446, readOnly: 6447, stats: 7001 } */
-    readonly ports?: { readonly readWrite?: number; readonly readOnly?: number; readonly stats?: number };
+    readonly ports?: FrontendPorts;
     /**
-     * Publish the ports on the host (Docker dev). Instance i publishes each port plus 10 × i.
+     * Publish the ports on the host (Docker target). Instance i publishes each port plus 10 × i.
      * @default false
      */
     readonly publish?: boolean;
-    /** HAProxy instances; two remove the proxy as a single point of failure. @default 1 */
+    /** HAProxy instances; two or more remove the proxy as a single point of failure. @default 2 */
     readonly instances?: number;
     /**
      * Replicas further behind than this leave the read-only endpoint: bytes of WAL for PostgreSQL,
@@ -38,39 +32,42 @@ export interface FrontendSettings {
      * @default 1048576 (PostgreSQL), 100 (MySQL)
      */
     readonly maxReplicaLag?: number;
-    /** Every qualifying server takes writes (MySQL multi-primary) instead of the first one. @default false */
-    readonly multiWriter?: boolean;
-    /** @default { intervalMs: 1000, fall: 2, rise: 1 } */
+    /** How often servers are checked and how many results change their state. @default { intervalMs: 1000, fall: 2, rise: 1 } */
     readonly checks?: HealthCheckTiming;
 }
 
-const DEFAULT_PORTS = { postgres: { readWrite: 5000, readOnly: 5001, stats: 7000 }, mysql: { readWrite: 6446, readOnly: 6447, stats: 7001 } };
-const DEFAULT_MAX_LAG = { postgres: 1048576, mysql: 100 };
+const DEFAULT_PORTS: Record<Engine, Required<FrontendPorts>> = {
+    postgres: { readWrite: 5000, readOnly: 5001, stats: 7000 },
+    mysql: { readWrite: 6446, readOnly: 6447, stats: 7001 },
+};
+const DEFAULT_MAX_LAG: Record<Engine, number> = { postgres: 1048576, mysql: 100 };
+export const FRONTEND_DEFAULTS = { instances: 2 };
 const INSTANCE_PORT_STRIDE = 10;
-/** Docker's embedded DNS, which follows a container to its new address after it is recreated. */
-const DOCKER_DNS = "127.0.0.11:53";
+/** Endpoint and port names: IANA service names, so Kubernetes can name its ports after them. */
+export const FRONTEND_ENDPOINTS = { readWrite: "read-write", readOnly: "read-only", stats: "stats" } as const;
 
-/** The mode's default ports with the caller's overrides. */
-function frontendPorts(s: FrontendSettings): { readWrite: number; readOnly: number; stats: number } {
-    return { ...DEFAULT_PORTS[s.mode], ...s.ports };
+/** The engine's default ports with the caller's overrides. */
+function frontendPorts(s: FrontendSettings): Required<FrontendPorts> {
+    return { ...DEFAULT_PORTS[s.backends.engine], ...s.ports };
 }
 
 export function validateFrontendSettings(name: string, s: FrontendSettings): void {
     const check = new ArgumentChecker(`HaproxyFrontend "${name}"`);
     check.dnsLabel("name", name);
-    check.oneOf("mode", s.mode, ["postgres", "mysql"]);
-    if (s.backends.length === 0) check.fail("backends", [], "there is nothing to route to", "pass the cluster's backends, e.g. `backends: pg.backends`");
-    const instances = s.instances ?? 1;
-    check.integer("instances", instances, 1, 3, "use 1, or 2 to remove the proxy as a single point of failure");
-    check.integer("maxReplicaLag", s.maxReplicaLag ?? DEFAULT_MAX_LAG[s.mode], 0, Number.MAX_SAFE_INTEGER);
-    if (s.multiWriter && s.mode !== "mysql") check.fail("multiWriter", true, "only MySQL multi-primary groups accept writes on every member", "leave it out");
+    check.oneOf("backends.engine", s.backends?.engine, ["postgres", "mysql"]);
+    if (s.backends.servers.length === 0) check.fail("backends.servers", [], "there is nothing to route to", "pass the cluster's backends, e.g. `backends: pg.backends`");
+    if (s.backends.multiWriter && s.backends.engine !== "mysql") {
+        check.fail("backends.multiWriter", true, "only MySQL multi-primary groups accept writes on every member", "pass a MySqlCluster's backends, or leave multiWriter false");
+    }
+    const instances = s.instances ?? FRONTEND_DEFAULTS.instances;
+    check.integer("instances", instances, 1, 5, "use 2 (or 1 for a development stack)");
+    check.integer("maxReplicaLag", s.maxReplicaLag ?? DEFAULT_MAX_LAG[s.backends.engine], 0, Number.MAX_SAFE_INTEGER);
     const timing = s.checks ?? DEFAULT_CHECK_TIMING;
     check.integer("checks.intervalMs", timing.intervalMs, 100, 60000);
     check.integer("checks.fall", timing.fall, 1, 10);
     check.integer("checks.rise", timing.rise, 1, 10);
-    const ports = frontendPorts(s);
     const claims: PortClaim[] = [];
-    for (const [key, port] of Object.entries(ports)) {
+    for (const [key, port] of Object.entries(frontendPorts(s))) {
         claims.push({ argument: `ports.${key}`, port, scope: "instance" });
         if (s.publish) for (let i = 0; i < instances; i++) claims.push({ argument: `ports.${key}`, port: port + INSTANCE_PORT_STRIDE * i, scope: "host" });
     }
@@ -79,15 +76,15 @@ export function validateFrontendSettings(name: string, s: FrontendSettings): voi
 
 /**
  * The routing model: read-write to the primary only (every ONLINE member in multi-primary), read-only to
- * replicas within the lag bound, else the primary. Both agents answer the same paths.
+ * replicas within the lag bound, else the primary. Patroni and hadb's MySQL supervisor answer the same paths.
  */
-export function frontendModel(s: FrontendSettings): HaproxyModel {
+export function frontendModel(s: FrontendSettings, nameResolution?: NameResolution): HaproxyModel {
     const ports = frontendPorts(s);
-    const servers = s.backends.map((b) => ({ name: b.name, host: b.host, port: b.port, checkPort: b.apiPort }));
+    const { engine, multiWriter, servers } = s.backends;
     return {
         statsPort: ports.stats,
         timing: s.checks ?? DEFAULT_CHECK_TIMING,
-        resolver: DOCKER_DNS,
+        nameservers: nameResolution?.nameservers,
         routes: [
             { name: "read_write", port: ports.readWrite, backend: "primary" },
             { name: "read_only", port: ports.readOnly, backend: "replicas", fallback: "primary" },
@@ -95,28 +92,49 @@ export function frontendModel(s: FrontendSettings): HaproxyModel {
         backends: [
             // /primary answers 200 only on the member holding Patroni's leader lock, or on an ONLINE MySQL
             // primary with super_read_only off.
-            { name: "primary", checkPath: "/primary", balance: s.multiWriter ? "roundrobin" : "first", servers },
+            { name: "primary", checkPath: "/primary", balance: multiWriter ? "roundrobin" : "first", servers },
             // /replica?lag=N: a streaming replica (not tagged noloadbalance) at most N bytes behind, or an ONLINE
             // MySQL secondary with super_read_only on and at most N transactions in its applier queue.
-            { name: "replicas", checkPath: `/replica?lag=${s.maxReplicaLag ?? DEFAULT_MAX_LAG[s.mode]}`, balance: "roundrobin", servers },
+            { name: "replicas", checkPath: `/replica?lag=${s.maxReplicaLag ?? DEFAULT_MAX_LAG[engine]}`, balance: "roundrobin", servers },
         ],
     };
 }
 
-export const HAPROXY_CONFIG_PATH = "/usr/local/etc/haproxy/haproxy.cfg";
+export const HAPROXY_CONFIG_FILE = "haproxy.cfg";
+export const HAPROXY_CONFIG_PATH = `${CONFIG_DIR}/${HAPROXY_CONFIG_FILE}`;
 
-export function planFrontend(name: string, s: FrontendSettings): ServicePlan {
+export function planFrontend(name: string, s: FrontendSettings, nameResolution?: NameResolution): ServicePlan {
     validateFrontendSettings(name, s);
     const ports = frontendPorts(s);
-    const config = renderHaproxyConfig(frontendModel(s));
-    const members: MemberPlan[] = Array.from({ length: s.instances ?? 1 }, (_, i) => ({
-        name: `${name}-${i}`,
-        env: {},
-        files: [{ path: HAPROXY_CONFIG_PATH, content: config, mode: "0644" }],
-        ports: Object.entries(ports).map(([key, port]) => ({ name: key, port, hostPort: s.publish ? port + INSTANCE_PORT_STRIDE * i : undefined })),
-        volumes: [],
-        health: { command: ["curl", "-fsS", "-o", "/dev/null", `http://127.0.0.1:${ports.stats}/`], intervalSeconds: 2, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 5 },
-        restart: "unless-stopped",
-    }));
-    return { name, image: "haproxy", members, labels: { "hadb.component": "haproxy", "hadb.cluster": name } };
+    const endpoints = [
+        { name: FRONTEND_ENDPOINTS.readWrite, port: ports.readWrite },
+        { name: FRONTEND_ENDPOINTS.readOnly, port: ports.readOnly },
+        { name: FRONTEND_ENDPOINTS.stats, port: ports.stats },
+    ];
+    return {
+        name,
+        component: "haproxy",
+        image: "haproxy",
+        template: {
+            env: {},
+            files: [{ name: HAPROXY_CONFIG_FILE, content: renderHaproxyConfig(frontendModel(s, nameResolution)), mode: "0644", secret: false }],
+            ports: endpoints.map((e) => ({ ...e, allow: ["clients"] })),
+            volumes: [],
+            checks: {
+                readiness: httpCheck(ports.stats, "/", 2, 3),
+                liveness: httpCheck(ports.stats, "/", 10, 6, 5),
+            },
+            compute: { cpuMillis: { request: 100 }, memoryMiB: { request: 128, limit: 256 } },
+            stopGraceSeconds: 10,
+        },
+        members: memberNames(name, s.instances ?? FRONTEND_DEFAULTS.instances).map((member, i) => ({
+            name: member,
+            ordinal: i,
+            files: [],
+            hostPorts: s.publish ? Object.fromEntries(endpoints.map((e) => [e.name, e.port + INSTANCE_PORT_STRIDE * i])) : undefined,
+        })),
+        endpoints,
+        spread: { hosts: "required", zones: "preferred" },
+        maxUnavailable: 1,
+    };
 }

@@ -1,22 +1,30 @@
 import * as pulumi from "@pulumi/pulumi";
+import { ClusterBackends, clusterBackends } from "../core/backends";
 import { planOrFail } from "../core/errors";
-import { Target } from "../core/plan";
-import { secretPasswords } from "../core/secrets";
+import { ServiceAddress, Target } from "../core/plan";
 import { secretUrl } from "../core/urls";
-import { FrontendBackend, frontendBackends } from "../haproxy/plan";
+import { secretPasswords } from "../secrets/passwords";
+import { MySqlPasswords, resolveMySqlSettings } from "./memberConfig";
 import { planMySqlCluster } from "./plan";
-import { MYSQL_DEFAULTS, MySqlSettings, validateMySqlSettings } from "./settings";
+import { defaultGroupName, MySqlSettings, validateMySqlSettings } from "./settings";
+
+/** Stand-ins for checking a plan before the passwords exist; never rendered into anything deployed. */
+const NO_PASSWORDS: MySqlPasswords = { admin: "", replication: "", monitor: "", app: "" };
+
+/** Passwords of a group; each one left out is generated. All are handled as Pulumi secrets. */
+export interface MySqlPasswordArgs {
+    readonly admin?: pulumi.Input<string>;
+    readonly replication?: pulumi.Input<string>;
+    /** The account the supervisors and proxies read group state with. */
+    readonly monitor?: pulumi.Input<string>;
+    readonly app?: pulumi.Input<string>;
+}
 
 export interface MySqlClusterArgs extends MySqlSettings {
-    /** Where the members run, e.g. a `DockerTarget`. */
+    /** Where the members run: a `DockerTarget` or a `KubernetesTarget`. */
     readonly target: Target;
-    /** Passwords; each one left out is generated. All are handled as Pulumi secrets. */
-    readonly passwords?: {
-        readonly admin?: pulumi.Input<string>;
-        readonly replication?: pulumi.Input<string>;
-        readonly monitor?: pulumi.Input<string>;
-        readonly app?: pulumi.Input<string>;
-    };
+    /** Passwords; each one left out is generated. */
+    readonly passwords?: MySqlPasswordArgs;
 }
 
 /**
@@ -28,10 +36,10 @@ export interface MySqlClusterArgs extends MySqlSettings {
  * const db = new MySqlCluster("mysql", { target: local, members: 3, mode: "single-primary" });
  */
 export class MySqlCluster extends pulumi.ComponentResource {
+    /** Container or Pod names of the members. */
     readonly memberNames: pulumi.Output<string[]>;
-    /** Members as HAProxy backends (SQL port, role-check port). */
-    readonly backends: FrontendBackend[];
-    readonly multiPrimary: boolean;
+    /** Members as a proxy's backends (SQL port, role-check port), with the group's mode. */
+    readonly backends: ClusterBackends;
     readonly databaseName: string;
     readonly appUser: string;
     readonly adminUser: string;
@@ -41,28 +49,29 @@ export class MySqlCluster extends pulumi.ComponentResource {
     static validateArgs = validateMySqlSettings;
 
     constructor(name: string, args: MySqlClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("hadb:mysql:GroupReplicationCluster", name, {}, opts);
-        planOrFail(this, () => validateMySqlSettings(name, args));
+        super("hadb:index:MySqlCluster", name, {}, opts);
+        const planWith = (passwords: pulumi.Input<MySqlPasswords>) =>
+            planMySqlCluster(name, args, { stack: pulumi.getStack(), memberHost: (m) => args.target.memberHost(name, m), clusterRanges: args.target.clusterRanges, passwords });
+        // Checked before the first child (a generated password) exists.
+        planOrFail(this, () => args.target.checkPlan(planWith(NO_PASSWORDS), `MySqlCluster "${name}"`));
+        const s = resolveMySqlSettings(args, defaultGroupName(pulumi.getStack(), name));
         const passwords = secretPasswords(name, ["admin", "replication", "monitor", "app"] as const, args.passwords, this);
-        const plan = planOrFail(this, () =>
-            planMySqlCluster(name, args, { stack: pulumi.getStack(), clusterCidr: args.target.clusterCidr, passwords: pulumi.output(passwords) }),
-        );
+        const plan = planWith(pulumi.output(passwords));
         const deployed = args.target.deploy(this, plan);
-        this.backends = frontendBackends(deployed, "mysql");
-        this.memberNames = pulumi.all(deployed.map((m) => m.resourceName));
-        this.multiPrimary = args.mode === "multi-primary";
-        this.databaseName = args.databaseName ?? MYSQL_DEFAULTS.databaseName;
-        this.appUser = args.appUser ?? MYSQL_DEFAULTS.appUser;
-        this.adminUser = args.adminUser ?? MYSQL_DEFAULTS.adminUser;
+        this.backends = clusterBackends("mysql", s.mode === "multi-primary", deployed.members, "mysql", "api");
+        this.memberNames = pulumi.all(deployed.members.map((m) => m.resourceName));
+        this.databaseName = s.databaseName;
+        this.appUser = s.appUser;
+        this.adminUser = s.adminUser;
         this.appPassword = passwords.app;
         this.adminPassword = passwords.admin;
         this.registerOutputs({ memberNames: this.memberNames });
     }
 
-    /** A secret `mysql://` URL for the application user or the admin at host:port. */
-    connectionUrl(host: pulumi.Input<string>, port: pulumi.Input<number>, role: "app" | "admin"): pulumi.Output<string> {
+    /** A secret `mysql://` URL for the application user or the admin at an endpoint's address. */
+    connectionUrl(address: pulumi.Input<ServiceAddress>, role: "app" | "admin"): pulumi.Output<string> {
         const user = role === "app" ? this.appUser : this.adminUser;
         const password = role === "app" ? this.appPassword : this.adminPassword;
-        return secretUrl("mysql", user, password, host, port, role === "app" ? this.databaseName : "");
+        return secretUrl("mysql", user, password, address, role === "app" ? this.databaseName : "");
     }
 }

@@ -1,11 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
-import { MemberPlan, ServicePlan } from "../core/plan";
-import { MYSQL_PATHS, MySqlPasswords, renderMemberJson, renderMyCnf, resolveMySqlSettings } from "./memberConfig";
+import { httpCheck, memberNames, ServicePlan } from "../core/plan";
+import { MYSQL_FILES, MySqlPasswords, renderMemberJson, renderMyCnf, resolveMySqlSettings } from "./memberConfig";
 import { defaultGroupName, MySqlSettings, validateMySqlSettings } from "./settings";
 
 export interface MySqlPlanContext {
     readonly stack: string;
-    readonly clusterCidr: string;
+    /** The address of a member, as the target decides it. */
+    readonly memberHost: (member: string) => string;
+    readonly clusterRanges: pulumi.Input<string[]>;
     readonly passwords: pulumi.Input<MySqlPasswords>;
 }
 
@@ -13,33 +15,44 @@ export interface MySqlPlanContext {
 export function planMySqlCluster(name: string, settings: MySqlSettings, ctx: MySqlPlanContext): ServicePlan {
     validateMySqlSettings(name, settings);
     const s = resolveMySqlSettings(settings, defaultGroupName(ctx.stack, name));
-    const names = Array.from({ length: s.members }, (_, i) => `${name}-${i}`);
+    const names = memberNames(name, s.members);
     const passwords = pulumi.output(ctx.passwords);
-    const members: MemberPlan[] = names.map((member, ordinal) => {
-        const memberCtx = { member, ordinal, members: names, clusterCidr: ctx.clusterCidr };
-        return {
-            name: member,
+    const ranges = pulumi.output(ctx.clusterRanges);
+    return {
+        name,
+        component: "mysql",
+        image: "mysql",
+        template: {
             env: {},
-            files: [
-                { path: MYSQL_PATHS.myCnf, content: renderMyCnf(s, memberCtx), mode: "0644" },
-                { path: MYSQL_PATHS.memberJson, content: passwords.apply((p) => renderMemberJson(s, memberCtx, p)), mode: "0600" },
-            ],
+            files: [],
             ports: [
-                { name: "mysql", port: s.port },
-                { name: "group", port: s.groupPort },
-                { name: "api", port: s.agentPort },
+                { name: "mysql", port: s.port, allow: ["members", "haproxy", "clients"] },
+                { name: "group", port: s.groupPort, allow: ["members"] },
+                { name: "api", port: s.agentPort, allow: ["members", "haproxy"] },
             ],
-            volumes: [{ name: "data", mountPath: "/var/lib/mysql" }],
-            // /health answers once mysqld accepts connections; group membership is HAProxy's concern.
-            health: {
-                command: ["curl", "-fsS", "-o", "/dev/null", `http://127.0.0.1:${s.agentPort}/health`],
-                intervalSeconds: 2,
-                timeoutSeconds: 2,
-                retries: 3,
-                startPeriodSeconds: 120,
+            volumes: [{ name: "data", mountPath: "/var/lib/mysql", sizeGiB: s.storageGiB }],
+            checks: {
+                // The supervisor answers once mysqld accepts connections; a clone may take long before that.
+                startup: httpCheck(s.agentPort, "/health", 5, 360),
+                // ONLINE in the group, or no group anywhere yet (founding, complete outage): a rollout moves on only then.
+                readiness: httpCheck(s.agentPort, "/ready", 2, 3),
             },
-            restart: "unless-stopped",
-        };
-    });
-    return { name, image: "mysql", members, labels: { "hadb.component": "mysql", "hadb.cluster": name } };
+            compute: { cpuMillis: { request: 500 }, memoryMiB: { request: 1024, limit: 2048 } },
+            stopGraceSeconds: 60,
+        },
+        members: names.map((member, ordinal) => {
+            const files = ranges.apply((clusterRanges) => ({ member, ordinal, members: names, memberHost: ctx.memberHost, clusterRanges }));
+            return {
+                name: member,
+                ordinal,
+                files: [
+                    { name: MYSQL_FILES.myCnf, content: files.apply((c) => renderMyCnf(s, c)), mode: "0644", secret: false },
+                    { name: MYSQL_FILES.memberJson, content: pulumi.all([passwords, files]).apply(([p, c]) => renderMemberJson(s, c, p)), mode: "0600", secret: true },
+                ],
+            };
+        }),
+        endpoints: [],
+        spread: { hosts: "required", zones: "preferred" },
+        maxUnavailable: 1,
+    };
 }

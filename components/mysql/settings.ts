@@ -1,4 +1,5 @@
 import { createHash } from "crypto";
+import { withDefaults } from "../core/defaults";
 import { ArgumentChecker } from "../core/errors";
 import { checkPortClashes } from "../core/ports";
 
@@ -11,21 +12,26 @@ export interface GroupTiming {
     /** Times an expelled member tries to rejoin by itself, 5 minutes apart. */
     readonly autorejoinTries: number;
     /** What a member that had to leave does: ABORT_SERVER lets the supervisor restart and rejoin it at once. */
-    readonly exitStateAction: "ABORT_SERVER" | "READ_ONLY" | "OFFLINE_MODE";
+    readonly exitStateAction: ExitStateAction;
 }
+
+export type ExitStateAction = "ABORT_SERVER" | "READ_ONLY" | "OFFLINE_MODE";
+export type GroupTimingProfile = "dev" | "production";
 
 /**
  * `dev`: expel at once after the 5 s suspicion; a member in a minority leaves after 5 s and its supervisor
  * rejoins it when the majority is back. `production`: MySQL's expel timeout of 5 s (≈ 10 s after silence), a
  * minority member leaves after 30 s.
  */
-export const GROUP_TIMING_PROFILES: Readonly<Record<"dev" | "production", GroupTiming>> = {
+export const GROUP_TIMING_PROFILES: Readonly<Record<GroupTimingProfile, GroupTiming>> = {
     dev: { memberExpelTimeout: 0, unreachableMajorityTimeout: 5, autorejoinTries: 0, exitStateAction: "ABORT_SERVER" },
     production: { memberExpelTimeout: 5, unreachableMajorityTimeout: 30, autorejoinTries: 0, exitStateAction: "ABORT_SERVER" },
 };
 
-export const CONSISTENCY_LEVELS = ["EVENTUAL", "BEFORE_ON_PRIMARY_FAILOVER", "BEFORE", "AFTER", "BEFORE_AND_AFTER"] as const;
-export type ConsistencyLevel = (typeof CONSISTENCY_LEVELS)[number];
+/** group_replication_consistency: what a read or write waits for. */
+export type ConsistencyLevel = "EVENTUAL" | "BEFORE_ON_PRIMARY_FAILOVER" | "BEFORE" | "AFTER" | "BEFORE_AND_AFTER";
+export const CONSISTENCY_LEVELS: readonly ConsistencyLevel[] = ["EVENTUAL", "BEFORE_ON_PRIMARY_FAILOVER", "BEFORE", "AFTER", "BEFORE_AND_AFTER"];
+/** `single-primary`: one member takes writes; `multi-primary`: every member does, conflicts are certified. */
 export type GroupMode = "single-primary" | "multi-primary";
 
 export interface MySqlSettings {
@@ -35,8 +41,10 @@ export interface MySqlSettings {
     readonly mode?: GroupMode;
     /** The group's UUID. @default derived from the stack and the component name, so it is stable */
     readonly groupName?: string;
-    /** @default "production" */
-    readonly timing?: keyof typeof GROUP_TIMING_PROFILES | GroupTiming;
+    /** Failure-handling profile. @default "production" */
+    readonly timingProfile?: GroupTimingProfile;
+    /** Explicit failure-handling values, each one replacing the profile's. */
+    readonly timing?: Partial<GroupTiming>;
     /** @default "BEFORE_ON_PRIMARY_FAILOVER": a new primary serves only after applying its backlog */
     readonly consistency?: ConsistencyLevel;
     /** @default 3306 */
@@ -57,14 +65,17 @@ export interface MySqlSettings {
     readonly monitorUser?: string;
     /** SQL run once, in the application database, on the member that founds the group. */
     readonly bootstrapSql?: string;
-    /** Server settings passed through to every member's my.cnf. */
-    readonly serverSettings?: Readonly<Record<string, string | number | boolean>>;
+    /** Server settings passed through to every member's my.cnf (`{ max_connections: "500" }`). */
+    readonly serverSettings?: Record<string, string>;
+    /** Size of each member's data volume in GiB (targets with sized volumes: Kubernetes, AWS). @default 10 */
+    readonly storageGiB?: number;
 }
 
 export const MYSQL_DEFAULTS = {
     members: 3,
     mode: "single-primary" as GroupMode,
-    timing: "production" as const,
+    timingProfile: "production" as GroupTimingProfile,
+    storageGiB: 10,
     consistency: "BEFORE_ON_PRIMARY_FAILOVER" as ConsistencyLevel,
     port: 3306,
     groupPort: 33061,
@@ -89,9 +100,9 @@ const MANAGED_SETTINGS: Record<string, string> = {
     group_replication_ip_allowlist: "nothing: the allowlist is the cluster's network",
 };
 
-export function resolveGroupTiming(timing: MySqlSettings["timing"]): GroupTiming {
-    if (typeof timing === "string") return GROUP_TIMING_PROFILES[timing];
-    return timing ?? GROUP_TIMING_PROFILES[MYSQL_DEFAULTS.timing];
+/** The profile's values with the explicit ones over them. */
+export function resolveGroupTiming(s: Pick<MySqlSettings, "timingProfile" | "timing">): GroupTiming {
+    return withDefaults(GROUP_TIMING_PROFILES[s.timingProfile ?? MYSQL_DEFAULTS.timingProfile] ?? {}, s.timing ?? {}) as GroupTiming;
 }
 
 /** A stable UUID for the group, from the stack and component names (a name-based UUID, version 5 layout). */
@@ -119,14 +130,13 @@ export function validateMySqlSettings(name: string, s: MySqlSettings): void {
     if (s.groupName !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s.groupName)) {
         check.fail("groupName", s.groupName, "it must be a lowercase UUID", "leave it out to derive a stable one, or generate one with `uuidgen`");
     }
-    if (typeof s.timing === "string" && !(s.timing in GROUP_TIMING_PROFILES)) {
-        check.fail("timing", s.timing, "no such profile", `use one of ${Object.keys(GROUP_TIMING_PROFILES).join(", ")}, or explicit values`);
-    }
-    const t = resolveGroupTiming(s.timing);
+    check.oneOf("timingProfile", s.timingProfile ?? MYSQL_DEFAULTS.timingProfile, Object.keys(GROUP_TIMING_PROFILES) as GroupTimingProfile[]);
+    const t = resolveGroupTiming(s);
     check.integer("timing.memberExpelTimeout", t.memberExpelTimeout, 0, 3600);
     check.integer("timing.unreachableMajorityTimeout", t.unreachableMajorityTimeout, 0, 31536000);
     check.integer("timing.autorejoinTries", t.autorejoinTries, 0, 2016);
     check.oneOf("timing.exitStateAction", t.exitStateAction, ["ABORT_SERVER", "READ_ONLY", "OFFLINE_MODE"]);
+    check.integer("storageGiB", s.storageGiB ?? MYSQL_DEFAULTS.storageGiB, 1, 65536);
     if (mode === "multi-primary") {
         const isolation = String(s.serverSettings?.transaction_isolation ?? "").toUpperCase();
         if (isolation === "SERIALIZABLE") {

@@ -1,4 +1,6 @@
 import { stringify } from "yaml";
+import { withDefaults } from "../core/defaults";
+import { CONFIG_DIR } from "../core/plan";
 import { FailoverTiming, PatroniTags, PostgresSettings, POSTGRES_DEFAULTS, resolveTiming } from "./settings";
 
 /** Passwords, resolved: only ever rendered inside a secret Output. */
@@ -13,34 +15,34 @@ export interface PostgresPasswords {
 export interface MemberContext {
     readonly scope: string;
     readonly member: string;
+    /** The address peers and proxies reach this member at, as the target decided it. */
+    readonly host: string;
     readonly tags: PatroniTags;
     /** etcd `host:port` pairs reachable from the member. */
     readonly dcsHosts: readonly string[];
-    /** The cluster's own network: the only range pg_hba admits over TCP. */
-    readonly clusterCidr: string;
+    /** The ranges members and proxies connect from: the only ones pg_hba admits over TCP. */
+    readonly clusterRanges: readonly string[];
 }
 
-export const PATRONI_PATHS = {
-    config: "/etc/patroni/patroni.yml",
-    postBootstrap: "/etc/patroni/post-bootstrap.sh",
-    bootstrapSql: "/etc/patroni/bootstrap.sql",
-    schemaSql: "/etc/patroni/schema.sql",
-    dataDir: "/var/lib/postgresql/data",
-    socketDir: "/run/postgresql",
+/** File names in CONFIG_DIR, and the server's own directories. */
+export const PATRONI_FILES = {
+    config: "patroni.yml",
+    postBootstrap: "post-bootstrap.sh",
+    bootstrapSql: "bootstrap.sql",
+    schemaSql: "schema.sql",
 };
+export const POSTGRES_PATHS = { dataDir: "/var/lib/postgresql/data", socketDir: "/run/postgresql" };
+
+const inConfigDir = (file: string) => `${CONFIG_DIR}/${file}`;
 
 export type ResolvedPostgresSettings = typeof POSTGRES_DEFAULTS & PostgresSettings & { timing: FailoverTiming };
 
 export function resolvePostgresSettings(s: PostgresSettings): ResolvedPostgresSettings {
-    return { ...POSTGRES_DEFAULTS, ...stripUndefined(s), timing: resolveTiming(s.timing) } as ResolvedPostgresSettings;
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-    return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+    return { ...withDefaults(POSTGRES_DEFAULTS, s), timing: resolveTiming(s) } as ResolvedPostgresSettings;
 }
 
 /** Cluster-wide parameters: what replication, rewind and slots need, then the user's pass-through. */
-export function clusterParameters(s: ResolvedPostgresSettings): Record<string, string | number | boolean> {
+export function clusterParameters(s: ResolvedPostgresSettings): Record<string, string | number> {
     return {
         wal_level: "replica",
         max_connections: 200,
@@ -54,15 +56,15 @@ export function clusterParameters(s: ResolvedPostgresSettings): Record<string, s
     };
 }
 
-/** pg_hba: local peer for Patroni itself; password auth over TCP from the cluster network only. */
-export function pgHba(s: ResolvedPostgresSettings, clusterCidr: string): string[] {
+/** pg_hba: local peer for Patroni itself; password auth over TCP from the cluster's ranges only. */
+export function pgHba(s: ResolvedPostgresSettings, clusterRanges: readonly string[]): string[] {
     return [
         "local all all peer",
         // Patroni reads a rejoining member's own timeline over a local replication connection.
         `host replication ${s.replicationUser} 127.0.0.1/32 scram-sha-256`,
-        `host replication ${s.replicationUser} ${clusterCidr} scram-sha-256`,
+        ...clusterRanges.map((range) => `host replication ${s.replicationUser} ${range} scram-sha-256`),
         `host all all 127.0.0.1/32 scram-sha-256`,
-        `host all all ${clusterCidr} scram-sha-256`,
+        ...clusterRanges.map((range) => `host all all ${range} scram-sha-256`),
     ];
 }
 
@@ -76,7 +78,7 @@ export function renderPatroniConfig(s: ResolvedPostgresSettings, ctx: MemberCont
         log: { level: "INFO" },
         restapi: {
             listen: `0.0.0.0:${s.apiPort}`,
-            connect_address: `${ctx.member}:${s.apiPort}`,
+            connect_address: `${ctx.host}:${s.apiPort}`,
             authentication: { username: "patroni", password: passwords.restApi },
         },
         ctl: { authentication: { username: "patroni", password: passwords.restApi } },
@@ -98,12 +100,12 @@ export function renderPatroniConfig(s: ResolvedPostgresSettings, ctx: MemberCont
                 },
             },
             initdb: [{ encoding: "UTF8" }, { locale: "C.UTF-8" }, "data-checksums"],
-            post_bootstrap: PATRONI_PATHS.postBootstrap,
+            post_bootstrap: inConfigDir(PATRONI_FILES.postBootstrap),
         },
         postgresql: {
             listen: `0.0.0.0:${s.port}`,
-            connect_address: `${ctx.member}:${s.port}`,
-            data_dir: `${PATRONI_PATHS.dataDir}/pg${s.version}`,
+            connect_address: `${ctx.host}:${s.port}`,
+            data_dir: `${POSTGRES_PATHS.dataDir}/pg${s.version}`,
             bin_dir: `/usr/lib/postgresql/${s.version}/bin`,
             pgpass: "/tmp/pgpass",
             use_unix_socket: true,
@@ -114,8 +116,8 @@ export function renderPatroniConfig(s: ResolvedPostgresSettings, ctx: MemberCont
                 replication: { username: s.replicationUser, password: passwords.replication },
                 rewind: { username: s.superuser, password: passwords.superuser },
             },
-            parameters: { unix_socket_directories: PATRONI_PATHS.socketDir },
-            pg_hba: pgHba(s, ctx.clusterCidr),
+            parameters: { unix_socket_directories: POSTGRES_PATHS.socketDir },
+            pg_hba: pgHba(s, ctx.clusterRanges),
         },
         // Containers have no /dev/watchdog; fencing comes from the lock lease, failsafe mode and HAProxy
         // cutting sessions to a member that stops answering /primary.
@@ -148,14 +150,15 @@ export function renderBootstrapSql(s: ResolvedPostgresSettings, passwords: Postg
 
 /** The post_bootstrap script: Patroni runs it once, as postgres, after initdb on the first primary. */
 export function renderPostBootstrapScript(s: ResolvedPostgresSettings): string {
-    const psql = `psql -X -v ON_ERROR_STOP=1 -h ${PATRONI_PATHS.socketDir} -p ${s.port} -U ${s.superuser}`;
+    const psql = `psql -X -v ON_ERROR_STOP=1 -h ${POSTGRES_PATHS.socketDir} -p ${s.port} -U ${s.superuser}`;
     return [
         "#!/bin/sh",
         "# Generated by hadb: creates the application role and database, then runs the user's schema as that role.",
         "set -eu",
-        `${psql} -d postgres -f ${PATRONI_PATHS.bootstrapSql}`,
-        `if [ -s ${PATRONI_PATHS.schemaSql} ]; then`,
-        `  ${psql} -d ${s.databaseName} -c 'SET ROLE ${s.appUser}' -f ${PATRONI_PATHS.schemaSql}`,
+        `${psql} -d postgres -f ${inConfigDir(PATRONI_FILES.bootstrapSql)}`,
+        // schema.sql is placed only when there is a schema: targets refuse empty files.
+        `if [ -s ${inConfigDir(PATRONI_FILES.schemaSql)} ]; then`,
+        `  ${psql} -d ${s.databaseName} -c 'SET ROLE ${s.appUser}' -f ${inConfigDir(PATRONI_FILES.schemaSql)}`,
         "fi",
         "",
     ].join("\n");

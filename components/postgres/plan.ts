@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { MemberPlan, ServicePlan } from "../core/plan";
+import { FilePlan, httpCheck, memberNames, ServicePlan } from "../core/plan";
 import {
-    PATRONI_PATHS,
+    PATRONI_FILES,
+    POSTGRES_PATHS,
     PostgresPasswords,
     renderBootstrapSql,
     renderPatroniConfig,
@@ -10,17 +11,13 @@ import {
 } from "./patroniConfig";
 import { PostgresSettings, validatePostgresSettings } from "./settings";
 
-/** The uid and gid of `postgres` in images/postgres, so uploaded files belong to it. */
-export const POSTGRES_UID = "999";
-
 export interface PostgresPlanContext {
+    /** etcd `host:port` pairs. */
     readonly dcsHosts: readonly string[];
-    readonly clusterCidr: string;
+    /** The address of a member, as the target decides it. */
+    readonly memberHost: (member: string) => string;
+    readonly clusterRanges: pulumi.Input<string[]>;
     readonly passwords: pulumi.Input<PostgresPasswords>;
-}
-
-export function postgresMemberNames(name: string, members: number): string[] {
-    return Array.from({ length: members }, (_, i) => `${name}-${i}`);
 }
 
 /** The Patroni cluster as a target-neutral plan. Secrets reach files only inside Outputs. */
@@ -28,35 +25,56 @@ export function planPostgresCluster(name: string, settings: PostgresSettings, ct
     validatePostgresSettings(name, settings);
     const s = resolvePostgresSettings(settings);
     const passwords = pulumi.output(ctx.passwords);
-    const file = (path: string, content: pulumi.Input<string>, mode = "0600") => ({ path, content, mode, owner: POSTGRES_UID });
-    const members: MemberPlan[] = postgresMemberNames(name, s.members).map((member, i) => ({
-        name: member,
-        env: {},
-        files: [
-            file(
-                PATRONI_PATHS.config,
-                passwords.apply((p) =>
-                    renderPatroniConfig(s, { scope: name, member, tags: s.memberTags?.[i] ?? {}, dcsHosts: ctx.dcsHosts, clusterCidr: ctx.clusterCidr }, p),
-                ),
-            ),
-            file(PATRONI_PATHS.postBootstrap, renderPostBootstrapScript(s), "0700"),
-            file(PATRONI_PATHS.bootstrapSql, passwords.apply((p) => renderBootstrapSql(s, p))),
-            file(PATRONI_PATHS.schemaSql, s.bootstrapSql ?? ""),
-        ],
-        ports: [
-            { name: "postgres", port: s.port },
-            { name: "api", port: s.apiPort },
-        ],
-        volumes: [{ name: "data", mountPath: PATRONI_PATHS.dataDir }],
-        // /health answers 200 only while PostgreSQL is up and running under Patroni.
-        health: {
-            command: ["curl", "-fsS", "-o", "/dev/null", `http://127.0.0.1:${s.apiPort}/health`],
-            intervalSeconds: 2,
-            timeoutSeconds: 2,
-            retries: 3,
-            startPeriodSeconds: 120,
+    const ranges = pulumi.output(ctx.clusterRanges);
+    const shared: FilePlan[] = [
+        { name: PATRONI_FILES.postBootstrap, content: renderPostBootstrapScript(s), mode: "0700", secret: false },
+        { name: PATRONI_FILES.bootstrapSql, content: passwords.apply((p) => renderBootstrapSql(s, p)), mode: "0600", secret: true },
+    ];
+    if (s.bootstrapSql?.trim()) shared.push({ name: PATRONI_FILES.schemaSql, content: s.bootstrapSql, mode: "0600", secret: false });
+    return {
+        name,
+        component: "postgres",
+        image: "postgres",
+        template: {
+            env: {},
+            files: shared,
+            ports: [
+                { name: "postgres", port: s.port, allow: ["members", "haproxy", "clients"] },
+                { name: "api", port: s.apiPort, allow: ["members", "haproxy"] },
+            ],
+            volumes: [{ name: "data", mountPath: POSTGRES_PATHS.dataDir, sizeGiB: s.storageGiB }],
+            checks: {
+                // Patroni's REST API answers at once; a replica may then copy the leader's data for a long time.
+                startup: httpCheck(s.apiPort, "/liveness", 5, 360),
+                // The leader, or a replica streaming at most maximumLagOnFailover behind: a rollout moves on only then.
+                readiness: httpCheck(s.apiPort, `/readiness?lag=${s.maximumLagOnFailover}`, 2, 3),
+                // Patroni's own loop is alive; says nothing about roles, so it never kills a member mid-recovery.
+                liveness: httpCheck(s.apiPort, "/liveness", 10, 6, 5),
+            },
+            compute: { cpuMillis: { request: 500 }, memoryMiB: { request: 1024, limit: 2048 } },
+            // A stopping leader checkpoints and hands its lock over before it exits.
+            stopGraceSeconds: 60,
         },
-        restart: "unless-stopped",
-    }));
-    return { name, image: "postgres", members, labels: { "hadb.component": "postgres", "hadb.cluster": name } };
+        members: memberNames(name, s.members).map((member, ordinal) => ({
+            name: member,
+            ordinal,
+            files: [
+                {
+                    name: PATRONI_FILES.config,
+                    content: pulumi.all([passwords, ranges]).apply(([p, clusterRanges]) =>
+                        renderPatroniConfig(
+                            s,
+                            { scope: name, member, host: ctx.memberHost(member), tags: s.memberTags?.[ordinal] ?? {}, dcsHosts: ctx.dcsHosts, clusterRanges },
+                            p,
+                        ),
+                    ),
+                    mode: "0600",
+                    secret: true,
+                },
+            ],
+        })),
+        endpoints: [],
+        spread: { hosts: "required", zones: "preferred" },
+        maxUnavailable: 1,
+    };
 }

@@ -1,29 +1,40 @@
 import * as pulumi from "@pulumi/pulumi";
+import { ClusterBackends, clusterBackends } from "../core/backends";
 import { planOrFail } from "../core/errors";
-import { FrontendBackend, frontendBackends } from "../haproxy/plan";
-import { Target } from "../core/plan";
-import { secretPasswords } from "../core/secrets";
+import { ServiceAddress, Target } from "../core/plan";
 import { secretUrl } from "../core/urls";
 import { EtcdCluster } from "../etcd/etcdCluster";
 import { EtcdSettings } from "../etcd/plan";
-import { resolvePostgresSettings } from "./patroniConfig";
+import { secretPasswords } from "../secrets/passwords";
+import { PostgresPasswords, resolvePostgresSettings } from "./patroniConfig";
 import { planPostgresCluster } from "./plan";
-import { PostgresSettings, validatePostgresSettings } from "./settings";
+import { validatePostgresSettings, PostgresSettings } from "./settings";
+
+/** Stand-ins for checking a plan before the passwords exist; never rendered into anything deployed. */
+const NO_PASSWORDS: PostgresPasswords = { superuser: "", replication: "", app: "", restApi: "" };
+
+/** Passwords of a Patroni cluster; each one left out is generated. All are handled as Pulumi secrets. */
+export interface PostgresPasswordArgs {
+    readonly superuser?: pulumi.Input<string>;
+    readonly replication?: pulumi.Input<string>;
+    readonly app?: pulumi.Input<string>;
+    /** Basic auth of Patroni's REST API for switchover, restart and configuration changes. */
+    readonly restApi?: pulumi.Input<string>;
+}
 
 export interface PostgresClusterArgs extends PostgresSettings {
-    /** Where the members run, e.g. a `DockerTarget`. */
+    /** Where the members run: a `DockerTarget` or a `KubernetesTarget`. */
     readonly target: Target;
-    /** An etcd cluster to use as the DCS. @default a new 3-member EtcdCluster named "<name>-etcd" */
-    readonly dcs?: EtcdCluster;
-    /** Settings of the etcd cluster created when `dcs` is not given. */
+    /**
+     * Client `host:port`s of an existing etcd cluster to use as the DCS (`etcd.hosts`); pass that cluster in
+     * `dependsOn` too, so Patroni starts after it.
+     * @default a new EtcdCluster named "<name>-etcd" on the same target
+     */
+    readonly etcdHosts?: string[];
+    /** Settings of the etcd cluster created when `etcdHosts` is not given. */
     readonly etcd?: EtcdSettings;
-    /** Passwords; each one left out is generated. All are handled as Pulumi secrets. */
-    readonly passwords?: {
-        readonly superuser?: pulumi.Input<string>;
-        readonly replication?: pulumi.Input<string>;
-        readonly app?: pulumi.Input<string>;
-        readonly restApi?: pulumi.Input<string>;
-    };
+    /** Passwords; each one left out is generated. */
+    readonly passwords?: PostgresPasswordArgs;
 }
 
 /**
@@ -33,33 +44,41 @@ export interface PostgresClusterArgs extends PostgresSettings {
  * const pg = new PostgresCluster("pg", { target: local, members: 3, synchronousMode: "on" });
  */
 export class PostgresCluster extends pulumi.ComponentResource {
+    /** Container or Pod names of the members. */
     readonly memberNames: pulumi.Output<string[]>;
-    /** Members as HAProxy backends. Plain values: they shape the proxy's configuration. */
-    readonly backends: FrontendBackend[];
+    /** Members as a proxy's backends. Plain values: they shape the proxy's configuration. */
+    readonly backends: ClusterBackends;
     readonly databaseName: string;
     readonly appUser: string;
     readonly superuser: string;
     readonly appPassword: pulumi.Output<string>;
     readonly superuserPassword: pulumi.Output<string>;
     readonly restApiPassword: pulumi.Output<string>;
-    readonly dcs: EtcdCluster;
+    /** The etcd cluster this component created, when `etcdHosts` was not given. */
+    readonly etcd?: EtcdCluster;
 
     static validateArgs = validatePostgresSettings;
 
     constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("hadb:postgres:PatroniCluster", name, {}, opts);
-        planOrFail(this, () => validatePostgresSettings(name, args));
+        super("hadb:index:PostgresCluster", name, {}, opts);
+        const etcdArgs = { target: args.target, ...args.etcd };
+        const planWith = (dcsHosts: string[], passwords: pulumi.Input<PostgresPasswords>) =>
+            planPostgresCluster(name, args, { dcsHosts, memberHost: (m) => args.target.memberHost(name, m), clusterRanges: args.target.clusterRanges, passwords });
+        // Everything is checked before the first child exists: the etcd cluster this creates, then the members.
+        planOrFail(this, () => {
+            validatePostgresSettings(name, args);
+            if (!args.etcdHosts) EtcdCluster.plan(`${name}-etcd`, etcdArgs);
+            args.target.checkPlan(planWith([], NO_PASSWORDS), `PostgresCluster "${name}"`);
+        });
         const s = resolvePostgresSettings(args);
-        this.dcs = args.dcs ?? new EtcdCluster(`${name}-etcd`, { target: args.target, ...args.etcd }, { parent: this });
+        this.etcd = args.etcdHosts ? undefined : new EtcdCluster(`${name}-etcd`, etcdArgs, { parent: this });
         const passwords = secretPasswords(name, ["superuser", "replication", "app", "restApi"] as const, args.passwords, this);
-        const plan = planOrFail(this, () =>
-            planPostgresCluster(name, args, { dcsHosts: this.dcs.hosts, clusterCidr: args.target.clusterCidr, passwords: pulumi.output(passwords) }),
-        );
+        const plan = planWith(args.etcdHosts ?? this.etcd!.hosts, pulumi.output(passwords));
         // Patroni cannot start without its DCS, so etcd comes first.
-        const deployed = args.target.deploy(this, plan, [this.dcs]);
+        const deployed = args.target.deploy(this, plan, this.etcd ? [this.etcd] : []);
 
-        this.backends = frontendBackends(deployed, "postgres");
-        this.memberNames = pulumi.all(deployed.map((m) => m.resourceName));
+        this.backends = clusterBackends("postgres", false, deployed.members, "postgres", "api");
+        this.memberNames = pulumi.all(deployed.members.map((m) => m.resourceName));
         this.databaseName = s.databaseName;
         this.appUser = s.appUser;
         this.superuser = s.superuser;
@@ -69,10 +88,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.registerOutputs({ memberNames: this.memberNames });
     }
 
-    /** A secret `postgresql://` URL for the application user or the superuser at host:port. */
-    connectionUrl(host: pulumi.Input<string>, port: pulumi.Input<number>, role: "app" | "superuser"): pulumi.Output<string> {
+    /** A secret `postgresql://` URL for the application user or the superuser at an endpoint's address. */
+    connectionUrl(address: pulumi.Input<ServiceAddress>, role: "app" | "superuser"): pulumi.Output<string> {
         const user = role === "app" ? this.appUser : this.superuser;
         const password = role === "app" ? this.appPassword : this.superuserPassword;
-        return secretUrl("postgresql", user, password, host, port, role === "app" ? this.databaseName : "postgres");
+        return secretUrl("postgresql", user, password, address, role === "app" ? this.databaseName : "postgres");
     }
 }

@@ -1,3 +1,4 @@
+import { withDefaults } from "../core/defaults";
 import { ArgumentChecker } from "../core/errors";
 import { checkPortClashes } from "../core/ports";
 
@@ -16,12 +17,15 @@ export interface FailoverTiming {
  * `production`: the same lock lease with a calmer loop for networks with real latency; worst case after a hard
  * kill ≈ ttl + loopWait + HAProxy detection ≈ 27 s. `patroni-defaults`: Patroni's own (30/10/10), ≈ 45 s.
  */
-export const TIMING_PROFILES: Readonly<Record<"dev" | "production" | "patroni-defaults", FailoverTiming>> = {
+export type TimingProfile = "dev" | "production" | "patroni-defaults";
+
+export const TIMING_PROFILES: Readonly<Record<TimingProfile, FailoverTiming>> = {
     dev: { ttl: 20, loopWait: 1, retryTimeout: 5 },
     production: { ttl: 20, loopWait: 5, retryTimeout: 5 },
     "patroni-defaults": { ttl: 30, loopWait: 10, retryTimeout: 10 },
 };
 
+/** `on`: commits wait for a synchronous standby while one is available; `strict`: even when none is left; `off`: asynchronous. */
 export type SynchronousMode = "off" | "on" | "strict";
 export const SYNCHRONOUS_MODES: readonly SynchronousMode[] = ["off", "on", "strict"];
 export const SUPPORTED_VERSIONS = [17] as const;
@@ -49,8 +53,10 @@ export interface PostgresSettings {
     readonly synchronousMode?: SynchronousMode;
     /** Number of synchronous standbys. Must be below `members`. @default 1 */
     readonly synchronousStandbys?: number;
-    /** A profile name or explicit values. @default "production" */
-    readonly timing?: keyof typeof TIMING_PROFILES | FailoverTiming;
+    /** Failover timing profile. @default "production" */
+    readonly timingProfile?: TimingProfile;
+    /** Explicit timing values, each one replacing the profile's. */
+    readonly timing?: Partial<FailoverTiming>;
     /** A replica further behind than this many bytes is never promoted. @default 1048576 */
     readonly maximumLagOnFailover?: number;
     /** Rewind a former leader instead of recloning it. @default true */
@@ -60,7 +66,7 @@ export interface PostgresSettings {
     /** Keep the leader running while the DCS is down, if it can still reach every member. @default true */
     readonly failsafeMode?: boolean;
     /** Tags per member ordinal. */
-    readonly memberTags?: readonly PatroniTags[];
+    readonly memberTags?: PatroniTags[];
     /** @default 5432 */
     readonly port?: number;
     /** Patroni REST API port, which HAProxy checks. @default 8008 */
@@ -75,8 +81,10 @@ export interface PostgresSettings {
     readonly replicationUser?: string;
     /** SQL run once, as the application user in the application database, on the first primary. */
     readonly bootstrapSql?: string;
-    /** PostgreSQL parameters, passed through to every member. */
-    readonly parameters?: Readonly<Record<string, string | number | boolean>>;
+    /** PostgreSQL parameters, passed through to every member (`{ work_mem: "64MB" }`). */
+    readonly parameters?: Record<string, string>;
+    /** Size of each member's data volume in GiB (targets with sized volumes: Kubernetes, AWS). @default 10 */
+    readonly storageGiB?: number;
 }
 
 export const POSTGRES_DEFAULTS = {
@@ -84,7 +92,8 @@ export const POSTGRES_DEFAULTS = {
     version: 17,
     synchronousMode: "on" as SynchronousMode,
     synchronousStandbys: 1,
-    timing: "production" as const,
+    timingProfile: "production" as TimingProfile,
+    storageGiB: 10,
     maximumLagOnFailover: 1048576,
     usePgRewind: true,
     useSlots: true,
@@ -107,9 +116,9 @@ const MANAGED_PARAMETERS: Record<string, string> = {
     hot_standby: "nothing: replicas always serve reads",
 };
 
-export function resolveTiming(timing: PostgresSettings["timing"]): FailoverTiming {
-    if (typeof timing === "string") return TIMING_PROFILES[timing];
-    return timing ?? TIMING_PROFILES[POSTGRES_DEFAULTS.timing];
+/** The profile's values with the explicit ones over them; an unknown profile gives undefined values. */
+export function resolveTiming(s: Pick<PostgresSettings, "timingProfile" | "timing">): FailoverTiming {
+    return withDefaults(TIMING_PROFILES[s.timingProfile ?? POSTGRES_DEFAULTS.timingProfile] ?? {}, s.timing ?? {}) as FailoverTiming;
 }
 
 export function validatePostgresSettings(name: string, s: PostgresSettings): void {
@@ -129,10 +138,9 @@ export function validatePostgresSettings(name: string, s: PostgresSettings): voi
     if (!Number.isInteger(standbys) || standbys < 1 || standbys >= members) {
         check.fail("synchronousStandbys", standbys, `it must be from 1 to members - 1 (${members - 1}): the leader cannot be its own standby`, `use 1, or add members`);
     }
-    if (typeof s.timing === "string" && !(s.timing in TIMING_PROFILES)) {
-        check.fail("timing", s.timing, `no such profile`, `use one of ${Object.keys(TIMING_PROFILES).join(", ")}, or { ttl, loopWait, retryTimeout }`);
-    }
-    const t = resolveTiming(s.timing);
+    check.oneOf("timingProfile", s.timingProfile ?? POSTGRES_DEFAULTS.timingProfile, Object.keys(TIMING_PROFILES) as TimingProfile[]);
+    const t = resolveTiming(s);
+    check.integer("timing.ttl", t.ttl, 1, 3600);
     check.integer("timing.loopWait", t.loopWait, 1, 60);
     check.integer("timing.retryTimeout", t.retryTimeout, 1, 120);
     if (!Number.isInteger(t.ttl) || t.ttl < 20) {
@@ -147,6 +155,7 @@ export function validatePostgresSettings(name: string, s: PostgresSettings): voi
         );
     }
     check.integer("maximumLagOnFailover", s.maximumLagOnFailover ?? POSTGRES_DEFAULTS.maximumLagOnFailover, 0, Number.MAX_SAFE_INTEGER);
+    check.integer("storageGiB", s.storageGiB ?? POSTGRES_DEFAULTS.storageGiB, 1, 65536);
     const tags = s.memberTags ?? [];
     if (tags.length > members) {
         check.fail("memberTags", tags.length, `there are tags for ${tags.length} members but only ${members} members`, "give at most one entry per member");

@@ -2,17 +2,23 @@ import * as path from "path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ArgumentChecker, planOrFail } from "../core/errors";
-import { DeployedMember, ImageName, MemberPlan, ServicePlan, Target } from "../core/plan";
+import { IMAGES, IMAGES_DIR, ImageName } from "../core/images";
+import { CheckPlan, CONFIG_DIR, DeployedEndpoint, DeployedMember, DeployedService, memberFiles, MemberPlan, NameResolution, ServicePlan, Target } from "../core/plan";
 
-/** Which Debian suite each image is built from (MySQL exists only in sid). */
-const IMAGE_SUITE: Record<ImageName, "trixie" | "sid"> = { etcd: "trixie", postgres: "trixie", haproxy: "trixie", mysql: "sid" };
+/** BASE_IMAGE per Debian suite. */
+export interface DockerBaseImages {
+    /** @default "debian:trixie-slim" */
+    readonly trixie?: string;
+    /** @default "debian:sid-slim" */
+    readonly sid?: string;
+}
 
 export interface DockerTargetArgs {
     /**
      * BASE_IMAGE for the Dockerfiles, per Debian suite. Machines without a registry pass locally imported images.
      * @default { trixie: "debian:trixie-slim", sid: "debian:sid-slim" }
      */
-    readonly baseImages?: { readonly trixie?: string; readonly sid?: string };
+    readonly baseImages?: DockerBaseImages;
     /**
      * Prefix of every container, network and volume name, so stacks on one engine never collide.
      * @default "hadb-<stack>"
@@ -30,13 +36,23 @@ export interface DockerTargetArgs {
     readonly publishAddress?: string;
     /** Folder holding one Dockerfile folder per image. @default the package's images/ */
     readonly imagesDir?: string;
+    /**
+     * Delete data volumes with the stack (`pulumi destroy`) or when a member is removed. Only for throwaway stacks:
+     * by default volumes outlive the stack and a later stack of the same name finds its data again.
+     * @default false
+     */
+    readonly destroyData?: boolean;
 }
+
+const SUBNET_DEFAULT = "172.29.0.0/24";
+/** Docker's embedded DNS, which follows a container to its new address after it is recreated. */
+const DOCKER_DNS = "127.0.0.11:53";
 
 export function validateDockerTargetArgs(name: string, args: DockerTargetArgs): void {
     const check = new ArgumentChecker(`DockerTarget "${name}"`);
     check.dnsLabel("name", name);
     if (args.namePrefix !== undefined) check.dnsLabel("namePrefix", args.namePrefix, 30);
-    const subnet = args.subnet ?? "172.29.0.0/24";
+    const subnet = args.subnet ?? SUBNET_DEFAULT;
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(subnet);
     if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) < 16 || Number(m[5]) > 28) {
         check.fail("subnet", subnet, "it must be an IPv4 CIDR from /16 to /28", 'use a private range no other network on the host uses, e.g. "172.29.0.0/24"');
@@ -47,42 +63,75 @@ export function validateDockerTargetArgs(name: string, args: DockerTargetArgs): 
     }
 }
 
+/** Seconds as Go's time.Duration prints them ("2s", "2m0s"), which is how the provider reads durations back. */
+export function goDuration(seconds: number): string {
+    const h = Math.floor(seconds / 3600);
+    const m = Math.floor((seconds % 3600) / 60);
+    const s = seconds % 60;
+    if (h) return `${h}h${m}m${s}s`;
+    if (m) return `${m}m${s}s`;
+    return `${s}s`;
+}
+
+/** A check as a command run inside the member: every hadb image has curl. */
+export function checkCommand(check: CheckPlan): string[] {
+    if (check.command) return [...check.command];
+    return ["curl", "-fsS", "-o", "/dev/null", "--max-time", String(check.timeoutSeconds), `http://127.0.0.1:${check.http!.port}${check.http!.path}`];
+}
+
 /**
  * Runs plans as containers on one Docker engine: one private network per stack, a named volume per member
  * volume, images built from images/ on first use. The only module that knows about @pulumi/docker.
+ *
+ * Changes roll: each member's container waits for the one before it, and a container counts as created only
+ * once its readiness check passes, so `pulumi up` replaces one member at a time and waits for it to be back in
+ * service before touching the next. A replaced container is stopped gracefully (a leader hands over).
  */
 export class DockerTarget extends pulumi.ComponentResource implements Target {
-    readonly kind = "docker" as const;
+    readonly kind = "docker";
     readonly publishAddress: string;
-    readonly clusterCidr: string;
+    readonly clusterRanges: pulumi.Input<string[]>;
+    readonly nameResolution: NameResolution = { nameservers: [DOCKER_DNS] };
     readonly namePrefix: string;
     readonly network: docker.Network;
+    /** The provider every child uses: the one given in `opts`, or an explicit one for the local engine. */
+    readonly provider: docker.Provider;
     private readonly images = new Map<ImageName, docker.Image>();
-    private readonly baseImages: { trixie: string; sid: string };
+    private readonly baseImages: Required<DockerBaseImages>;
     private readonly imagesDir: string;
+    private readonly destroyData: boolean;
 
     constructor(
         private readonly resourceName: string,
         args: DockerTargetArgs = {},
         opts?: pulumi.ComponentResourceOptions,
     ) {
-        super("hadb:docker:Target", resourceName, {}, opts);
+        super("hadb:index:DockerTarget", resourceName, {}, opts);
         planOrFail(this, () => validateDockerTargetArgs(resourceName, args));
         this.namePrefix = args.namePrefix ?? `hadb-${pulumi.getStack()}`;
         this.publishAddress = args.publishAddress ?? "127.0.0.1";
-        this.clusterCidr = args.subnet ?? "172.29.0.0/24";
+        const subnet = args.subnet ?? SUBNET_DEFAULT;
+        this.clusterRanges = [subnet];
         this.baseImages = { trixie: args.baseImages?.trixie ?? "debian:trixie-slim", sid: args.baseImages?.sid ?? "debian:sid-slim" };
-        this.imagesDir = args.imagesDir ?? path.join(__dirname, "..", "..", "images");
+        this.imagesDir = args.imagesDir ?? IMAGES_DIR;
+        this.destroyData = args.destroyData ?? false;
+        this.provider = (this.getProvider("docker::Container") as docker.Provider | undefined) ?? new docker.Provider(`${resourceName}-engine`, {}, { parent: this });
         this.network = new docker.Network(
             `${resourceName}-network`,
-            {
-                name: this.namePrefix,
-                ipamConfigs: [{ subnet: this.clusterCidr }],
-                labels: this.labels({ "hadb.role": "network" }),
-            },
-            { parent: this },
+            { name: this.namePrefix, ipamConfigs: [{ subnet }], labels: this.labels({ "hadb.role": "network" }) },
+            this.childOptions(this),
         );
         this.registerOutputs({ network: this.network.name });
+    }
+
+    checkPlan(plan: ServicePlan, component: string): void {
+        // Container names are `<prefix>-<member>`; Docker accepts any length, DNS aliases do not.
+        for (const m of plan.members) new ArgumentChecker(component).dnsLabel("name", m.name, 63);
+    }
+
+    memberHost(_service: string, member: string): string {
+        // Each container's network alias is its member name; the network is the stack's own.
+        return member;
     }
 
     /** The image for a server, built once per stack however many components use it. */
@@ -95,64 +144,101 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                     imageName: `hadb/${image}:local`,
                     build: {
                         context: path.join(this.imagesDir, image),
-                        args: { BASE_IMAGE: this.baseImages[IMAGE_SUITE[image]] },
+                        args: { BASE_IMAGE: this.baseImages[IMAGES[image].suite] },
+                        // The classic builder: the one hadb's tests build with, and the one that uses local base images offline.
+                        builderVersion: "BuilderV1",
                     },
                     skipPush: true,
                 },
-                { parent: this },
+                this.childOptions(this),
             );
             this.images.set(image, built);
         }
         return built;
     }
 
-    deploy(owner: pulumi.ComponentResource, plan: ServicePlan, dependsOn: pulumi.Resource[] = []): DeployedMember[] {
+    deploy(owner: pulumi.ComponentResource, plan: ServicePlan, dependsOn: pulumi.Resource[] = []): DeployedService {
         const image = this.image(plan.image);
-        return plan.members.map((member) => {
-            const container = this.container(owner, plan, member, image, dependsOn);
+        let previous: docker.Container | undefined;
+        const members = plan.members.map((member): DeployedMember => {
+            // One member at a time: each waits for the previous one to be created and ready.
+            previous = this.container(owner, plan, member, image, previous ? [previous] : dependsOn);
             return {
                 name: member.name,
-                resourceName: container.name,
-                host: member.name,
-                ports: Object.fromEntries(member.ports.map((p) => [p.name, p.port])),
-                publishedPorts: Object.fromEntries(member.ports.filter((p) => p.hostPort !== undefined).map((p) => [p.name, p.hostPort!])),
+                resourceName: previous.name,
+                host: this.memberHost(plan.name, member.name),
+                ports: Object.fromEntries(plan.template.ports.map((p) => [p.name, p.port])),
+                published: Object.fromEntries(Object.entries(member.hostPorts ?? {}).map(([port, hostPort]) => [port, { host: this.publishAddress, port: hostPort }])),
             };
         });
+        const endpoints = Object.fromEntries(
+            plan.endpoints.map((e): [string, pulumi.Output<DeployedEndpoint>] => [
+                e.name,
+                pulumi.output({
+                    internal: members.map((m) => ({ host: m.host, port: e.port })),
+                    external: members.flatMap((m) => (m.published[e.name] ? [m.published[e.name]] : [])),
+                }),
+            ]),
+        );
+        return { members, endpoints };
     }
 
     private container(owner: pulumi.ComponentResource, plan: ServicePlan, member: MemberPlan, image: docker.Image, dependsOn: pulumi.Resource[]): docker.Container {
-        const labels = this.labels({ ...plan.labels, "hadb.member": member.name });
-        const volumes = member.volumes.map((v) => {
-            const volume = new docker.Volume(`${member.name}-${v.name}`, { name: `${this.namePrefix}-${member.name}-${v.name}`, labels }, { parent: owner });
+        const t = plan.template;
+        const uid = String(IMAGES[plan.image].uid);
+        const volumes = t.volumes.map((v) => {
+            // No labels: a changed label would replace the volume, and a replaced volume is a deleted one.
+            const volume = new docker.Volume(
+                `${member.name}-${v.name}`,
+                { name: `${this.namePrefix}-${member.name}-${v.name}` },
+                { ...this.childOptions(owner), retainOnDelete: !this.destroyData },
+            );
             return { volumeName: volume.name, containerPath: v.mountPath };
         });
-        const h = member.health;
+        const readiness = t.checks.readiness;
+        const startup = t.checks.startup;
         return new docker.Container(
             member.name,
             {
                 name: `${this.namePrefix}-${member.name}`,
                 image: image.repoDigest,
                 hostname: member.name,
-                envs: Object.entries(member.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`),
-                command: member.command ? [...member.command] : undefined,
-                uploads: member.files.map((f) => ({ file: f.path, content: f.content, permissions: f.mode, owner: f.owner, group: f.owner })),
-                ports: member.ports
-                    .filter((p) => p.hostPort !== undefined)
-                    .map((p) => ({ internal: p.port, external: p.hostPort, ip: this.publishAddress, protocol: "tcp" })),
+                envs: Object.entries(t.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`),
+                command: t.args ? [...t.args] : undefined,
+                uploads: memberFiles(plan, member).map((f) => ({ file: `${CONFIG_DIR}/${f.name}`, content: f.content, permissions: f.mode, owner: uid, group: uid })),
+                ports: Object.entries(member.hostPorts ?? {}).map(([name, hostPort]) => ({
+                    internal: t.ports.find((p) => p.name === name)!.port,
+                    external: hostPort,
+                    ip: this.publishAddress,
+                    protocol: "tcp",
+                })),
                 networksAdvanced: [{ name: this.network.name, aliases: [member.name] }],
                 volumes,
+                // Docker has one health check: readiness, with the startup check's budget as its start period.
                 healthcheck: {
-                    tests: ["CMD", ...h.command],
-                    interval: `${h.intervalSeconds}s`,
-                    timeout: `${h.timeoutSeconds}s`,
-                    retries: h.retries,
-                    startPeriod: `${h.startPeriodSeconds}s`,
+                    tests: ["CMD", ...checkCommand(readiness)],
+                    interval: goDuration(readiness.periodSeconds),
+                    timeout: goDuration(readiness.timeoutSeconds),
+                    retries: readiness.failureThreshold,
+                    startPeriod: goDuration(startup ? startup.periodSeconds * startup.failureThreshold : 0),
                 },
-                restart: member.restart,
-                labels,
+                restart: "unless-stopped",
+                stopTimeout: t.stopGraceSeconds,
+                // Replacing or removing a member stops it gracefully first; without this the provider kills it.
+                destroyGraceSeconds: t.stopGraceSeconds,
+                // The rollout gate: `pulumi up` moves on to the next member only once this one is ready.
+                wait: true,
+                waitTimeout: 600,
+                labels: this.labels({ "hadb.component": plan.component, "hadb.cluster": plan.name, "hadb.member": member.name }),
             },
-            { parent: owner, dependsOn },
+            // A fixed name cannot exist twice: the old container goes before the new one is created.
+            { ...this.childOptions(owner), dependsOn: [image, ...dependsOn], deleteBeforeReplace: true },
         );
+    }
+
+    /** Every child is declared under its component with this target's provider, never an inherited one. */
+    private childOptions(parent: pulumi.Resource): pulumi.CustomResourceOptions {
+        return { parent, provider: this.provider };
     }
 
     private labels(extra: Record<string, string>): docker.types.input.ContainerLabel[] {

@@ -8,7 +8,7 @@ One process per member, the container's entrypoint. It
     join when any peer is in a group; otherwise, once every member answers and none is in a group, the member
     with the most advanced GTID set (lowest ordinal on a tie) bootstraps and the others join it. A member that
     cannot see every peer never bootstraps, so no second group with the same name can appear;
-  * answers role checks over HTTP for HAProxy: /primary, /replica?lag=N, /health, /member.
+  * answers role checks over HTTP for HAProxy: /primary, /replica?lag=N, and /health, /ready, /member.
 Configuration: /etc/hadb/member.json and /etc/hadb/my.cnf, rendered by the MySqlCluster component.
 """
 import json
@@ -28,6 +28,8 @@ DEFAULTS = "/etc/hadb/my.cnf"
 DATADIR = "/var/lib/mysql/data"
 SOCKET = "/run/mysqld/mysqld.sock"
 ME = CONFIG["member"]
+# Members are named by address (a container alias, a Pod's DNS name, an IP), in member order.
+SELF = CONFIG["self"]
 USERS = CONFIG["users"]
 ASSEMBLE_INTERVAL = 1.0
 
@@ -69,20 +71,21 @@ def initialise():
 
 
 def create_local_accounts():
-    """Accounts created on each member with the binary log off, so they add no GTIDs and never conflict."""
-    cidr = CONFIG["clusterCidr"]
+    """Accounts created on each member with the binary log off, so they add no GTIDs and never conflict.
+    One account per range the cluster's members and proxies connect from."""
     a, r, m = USERS["admin"], USERS["replication"], USERS["monitor"]
-    statements = [
-        "SET SESSION sql_log_bin = 0",
-        f"ALTER USER 'root'@'localhost' IDENTIFIED BY {quote(a['password'])}",
-        f"CREATE USER {quote(a['name'])}@{quote(cidr)} IDENTIFIED BY {quote(a['password'])}",
-        f"GRANT ALL ON *.* TO {quote(a['name'])}@{quote(cidr)} WITH GRANT OPTION",
-        f"CREATE USER {quote(r['name'])}@{quote(cidr)} IDENTIFIED BY {quote(r['password'])}",
-        f"GRANT REPLICATION SLAVE, BACKUP_ADMIN, CLONE_ADMIN, CONNECTION_ADMIN, GROUP_REPLICATION_STREAM ON *.* TO {quote(r['name'])}@{quote(cidr)}",
-        f"CREATE USER {quote(m['name'])}@{quote(cidr)} IDENTIFIED BY {quote(m['password'])}",
-        f"GRANT SELECT ON performance_schema.* TO {quote(m['name'])}@{quote(cidr)}",
-        "SET SESSION sql_log_bin = 1",
-    ]
+    statements = ["SET SESSION sql_log_bin = 0", f"ALTER USER 'root'@'localhost' IDENTIFIED BY {quote(a['password'])}"]
+    for cidr in CONFIG["clusterRanges"]:
+        host = quote(cidr)
+        statements += [
+            f"CREATE USER {quote(a['name'])}@{host} IDENTIFIED BY {quote(a['password'])}",
+            f"GRANT ALL ON *.* TO {quote(a['name'])}@{host} WITH GRANT OPTION",
+            f"CREATE USER {quote(r['name'])}@{host} IDENTIFIED BY {quote(r['password'])}",
+            f"GRANT REPLICATION SLAVE, BACKUP_ADMIN, CLONE_ADMIN, CONNECTION_ADMIN, GROUP_REPLICATION_STREAM ON *.* TO {quote(r['name'])}@{host}",
+            f"CREATE USER {quote(m['name'])}@{host} IDENTIFIED BY {quote(m['password'])}",
+            f"GRANT SELECT ON performance_schema.* TO {quote(m['name'])}@{host}",
+        ]
+    statements.append("SET SESSION sql_log_bin = 1")
     conn = local(password="")
     try:
         for sql in statements:
@@ -155,16 +158,14 @@ def most_advanced(conn, views):
 
 def create_application_schema(conn):
     """On the member that founds the group: the application database, its user and the user's schema, binlogged."""
-    app, db, cidr = USERS["app"], CONFIG["database"], CONFIG["clusterCidr"]
+    app, db = USERS["app"], CONFIG["database"]
     if query(conn, "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (db,)):
         return
     log(f"creating database {db} and its user")
-    for sql in [
-        f"CREATE DATABASE `{db}`",
-        f"CREATE USER {quote(app['name'])}@{quote(cidr)} IDENTIFIED BY {quote(app['password'])}",
-        f"GRANT ALL ON `{db}`.* TO {quote(app['name'])}@{quote(cidr)}",
-    ]:
-        query(conn, sql)
+    query(conn, f"CREATE DATABASE `{db}`")
+    for cidr in CONFIG["clusterRanges"]:
+        query(conn, f"CREATE USER {quote(app['name'])}@{quote(cidr)} IDENTIFIED BY {quote(app['password'])}")
+        query(conn, f"GRANT ALL ON `{db}`.* TO {quote(app['name'])}@{quote(cidr)}")
     if CONFIG.get("bootstrapSql"):
         schema = local(database=db, multi=True)
         try:
@@ -177,6 +178,10 @@ def create_application_schema(conn):
         log("bootstrap SQL applied")
 
 
+# What the last assembly step saw: whether any peer was in a group. Read by /ready.
+GROUP_ELSEWHERE = {"seen": True, "at": 0.0}
+
+
 def assemble_once(conn):
     state, _ = own_state(conn)
     if state in ("ONLINE", "RECOVERING"):
@@ -184,9 +189,10 @@ def assemble_once(conn):
     if state == "ERROR":
         log("left the group in ERROR state: stopping Group Replication before rejoining")
         query(conn, "STOP GROUP_REPLICATION")
-    others = [m for m in CONFIG["members"] if m != ME]
+    others = [m for m in CONFIG["members"] if m != SELF]
     views = {m: peer_view(m) for m in others}
-    if any(v and v[0] for v in views.values()):
+    GROUP_ELSEWHERE.update(seen=any(v and v[0] for v in views.values()), at=time.time())
+    if GROUP_ELSEWHERE["seen"]:
         log("a group is running: joining it")
         start_group(conn, bootstrap=False)
         log("joined the group")
@@ -196,15 +202,15 @@ def assemble_once(conn):
         missing = sorted(set(others) - set(answered))
         log(f"no group is running and {', '.join(missing)} did not answer: waiting for every member before deciding who bootstraps")
         return
-    answered[ME] = query(conn, "SELECT @@GLOBAL.gtid_executed")[0][0].replace("\n", "")
+    answered[SELF] = query(conn, "SELECT @@GLOBAL.gtid_executed")[0][0].replace("\n", "")
     founder = most_advanced(conn, answered)
     if founder is None:
         log(f"no group is running and no member's GTID set contains all others ({answered}): manual recovery needed")
         return
-    if founder != ME:
+    if founder != SELF:
         log(f"no group is running: waiting for {founder}, which has the most advanced GTID set, to bootstrap")
         return
-    log(f"no group is running and this member has the most advanced GTID set ({answered[ME] or 'empty'}): bootstrapping")
+    log(f"no group is running and this member has the most advanced GTID set ({answered[SELF] or 'empty'}): bootstrapping")
     start_group(conn, bootstrap=True)
     create_application_schema(conn)
     log("group bootstrapped")
@@ -257,6 +263,11 @@ class RoleCheck(BaseHTTPRequestHandler):
             lag = int(parse_qs(url.query).get("lag", ["0"])[0])
             queue = s["applier_queue"] if s["applier_queue"] is not None else lag + 1
             ok = online and s["role"] == "SECONDARY" and s["super_read_only"] and queue <= lag
+        elif url.path == "/ready":
+            # In service, or no group anywhere yet (founding, complete outage): members can then start one after
+            # another without waiting for a group that needs them all.
+            fresh = time.time() - GROUP_ELSEWHERE["at"] < 5 * ASSEMBLE_INTERVAL
+            ok = online or (s["state"] in ("OFFLINE", "") and fresh and not GROUP_ELSEWHERE["seen"])
         elif url.path in ("/health", "/member"):
             ok = True
         else:

@@ -42,6 +42,7 @@ const SHAPES: Record<string, Shape> = {
         waitTimeout: true,
         stopSignal: true,
         stopTimeout: true,
+        destroyGraceSeconds: true,
         init: true,
         shmSize: true,
         labels: { label: true, value: true },
@@ -56,6 +57,8 @@ const SHAPES: Record<string, Shape> = {
 
 /** Types the harness accepts without deploying anything: their values come from the mock. */
 const VALUE_ONLY_TYPES = new Set(["random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString", "random:index/randomId:RandomId"]);
+/** Provider resources the harness stands in for: the local engine, with no settings (a `host` would be another engine). */
+const PROVIDER_SHAPES: Record<string, Shape> = { "pulumi:providers:docker": {}, "pulumi:providers:random": {} };
 
 export const HARNESS_LABEL = "hadb.harness";
 
@@ -76,9 +79,14 @@ export function checkShape(where: string, value: unknown, shape: Shape, path = "
     }
 }
 
-/** Every resource in an order where each comes after what it depends on; a dependency on a component means all its descendants. */
+/**
+ * Every resource in an order where each comes after what it depends on. A dependency on a component means all its
+ * descendants; a component's own dependencies hold for its children too (the SDK registers a child only once its
+ * parent is registered, and the parent only once its dependencies are).
+ */
 export function dependencyOrder(resources: RecordedResource[]): RecordedResource[] {
     const byUrn = new Map(resources.map((r) => [r.urn, r]));
+    const inherited = (r: RecordedResource | undefined): string[] => (r ? [...r.dependencies, ...inherited(r.parent ? byUrn.get(r.parent) : undefined)] : []);
     const children = new Map<string, string[]>();
     for (const r of resources) if (r.parent) children.set(r.parent, [...(children.get(r.parent) ?? []), r.urn]);
     const expand = (urn: string, seen = new Set<string>()): string[] => {
@@ -95,7 +103,7 @@ export function dependencyOrder(resources: RecordedResource[]): RecordedResource
         if (done.has(r.urn)) return;
         if (visiting.has(r.urn)) throw new Error(`harness: dependency cycle through ${r.urn}`);
         visiting.add(r.urn);
-        for (const dep of r.dependencies.flatMap((d) => expand(d))) {
+        for (const dep of inherited(r).flatMap((d) => expand(d))) {
             const d = byUrn.get(dep);
             if (d && d.urn !== r.urn) visit(d);
         }
@@ -117,7 +125,7 @@ export async function applyResources(resources: RecordedResource[], options: App
     const ordered = dependencyOrder(resources);
     for (const r of ordered) {
         if (VALUE_ONLY_TYPES.has(r.type)) continue;
-        const shape = SHAPES[r.type];
+        const shape = SHAPES[r.type] ?? PROVIDER_SHAPES[r.type];
         if (!shape) throw new Error(`harness: ${r.type} "${r.name}" is not a resource type the harness can deploy`);
         checkShape(`${r.type} "${r.name}"`, r.inputs, shape);
     }
@@ -155,7 +163,7 @@ function buildImage(r: RecordedResource, options: ApplyOptions): void {
     args.push(build.context ?? ".");
     options.log(`building image ${imageName}`);
     // This engine (Docker 20.10 from Debian) builds reliably with the classic builder only.
-    const buildkit = build.builderVersion === "BuilderBuildKit" ? "1" : "0";
+    const buildkit = build.builderVersion === "BuilderV1" ? "0" : "1";
     try {
         execFileSync("docker", args, { env: { ...process.env, DOCKER_BUILDKIT: buildkit }, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
     } catch (err: any) {
@@ -239,6 +247,9 @@ async function ensureContainer(r: RecordedResource, labels: Record<string, strin
             return;
         }
         options.log(`replacing container ${name}`);
+        // As the provider deletes: stop with the old state's destroyGraceSeconds (0: killed at once), then remove.
+        const grace = Number(existing.Config.Labels["hadb.harness.destroyGrace"] ?? 0);
+        await dockerRequest("POST", `/containers/${name}/stop?t=${grace}`);
         await dockerRequest("DELETE", `/containers/${name}?force=1`);
     } else {
         options.log(`creating container ${name}`);
@@ -256,7 +267,7 @@ async function ensureContainer(r: RecordedResource, labels: Record<string, strin
         WorkingDir: i.workingDir,
         StopSignal: i.stopSignal,
         StopTimeout: i.stopTimeout,
-        Labels: { ...labels, "hadb.harness.inputs": inputsHash },
+        Labels: { ...labels, "hadb.harness.inputs": inputsHash, "hadb.harness.destroyGrace": String(i.destroyGraceSeconds ?? 0) },
         ExposedPorts: Object.fromEntries(ports.map((p) => [`${p.internal}/${p.protocol ?? "tcp"}`, {}])),
         Healthcheck: h
             ? {

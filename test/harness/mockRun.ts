@@ -23,6 +23,8 @@ export interface RecordedResource {
     readonly secretInputs: string[];
     readonly parent?: string;
     readonly dependencies: string[];
+    /** The explicit provider reference (`<provider urn>::<id>`), when the resource was given one. */
+    readonly provider?: string;
     /** What the mock returned as the resource's state (inputs plus computed outputs). */
     state: Record<string, any>;
 }
@@ -45,6 +47,14 @@ function computedState(type: string, urn: string, inputs: Record<string, any>, o
         case "docker:index/image:Image":
             // Built later by the harness under this name; the real provider reports the local image ID.
             return { repoDigest: inputs.imageName };
+        case "kubernetes:core/v1:ConfigMap":
+        case "kubernetes:core/v1:Secret": {
+            // Auto-named by the provider: `<resource name>-<random suffix>`, a new suffix on every replacement. A
+            // suffix from the content stands in for that: new content (a replacement) gets a new name.
+            if (inputs.metadata?.name) return {};
+            const suffix = crypto.createHash("sha256").update(JSON.stringify([inputs.data, inputs.stringData])).digest("hex").slice(0, 8);
+            return { metadata: { ...inputs.metadata, name: `${urn.split("::").pop()}-${suffix}` } };
+        }
         case "random:index/randomPassword:RandomPassword": {
             const previous = options.randomState?.[urn]?.result;
             return { result: typeof previous === "string" ? previous : randomPassword(inputs) };
@@ -156,6 +166,7 @@ function recordRegistrations(resources: Map<string, RecordedResource>, current: 
             secretInputs: [],
             parent: req.getParent() || undefined,
             dependencies: req.getDependenciesList(),
+            provider: req.getProvider() || undefined,
             state: {},
         });
         current.urn = urn;

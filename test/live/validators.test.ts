@@ -1,7 +1,10 @@
 import { spawnSync } from "child_process";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { frontendModel, renderHaproxyConfig, renderMyCnf, renderPatroniConfig, resolveMySqlSettings, resolvePostgresSettings } from "../../components";
+import { renderHaproxyConfig } from "../../components/haproxy/config";
+import { frontendModel } from "../../components/haproxy/plan";
+import { renderMyCnf, resolveMySqlSettings } from "../../components/mysql/memberConfig";
+import { renderPatroniConfig, resolvePostgresSettings } from "../../components/postgres/patroniConfig";
 import { runStack } from "../harness/mockRun";
 import { LOCAL_IMAGE_CONFIG } from "../harness";
 import { liveEngine } from "./support";
@@ -63,30 +66,46 @@ describe.skipIf(!live)("rendered configuration passes the servers' own validator
 
     it("variants: strict synchronous mode, custom timing, tags, pass-through parameters, two proxy instances, multi-primary MySQL", () => {
         const pw = { superuser: "a", replication: "b", app: "c", restApi: "d" };
-        const ctx = { scope: "orders", member: "orders-4", tags: { nofailover: true, noloadbalance: true }, dcsHosts: ["dcs-0:2379"], clusterCidr: "10.42.0.0/16" };
+        const ctx = {
+            scope: "orders",
+            member: "orders-4",
+            host: "orders-4.orders.shop.svc.cluster.local",
+            tags: { nofailover: true, noloadbalance: true },
+            dcsHosts: ["dcs-0:2379"],
+            clusterRanges: ["10.42.0.0/16", "10.43.0.0/16"],
+        };
         const settings = resolvePostgresSettings({
             members: 5,
             synchronousMode: "strict",
             synchronousStandbys: 2,
-            timing: "patroni-defaults",
+            timingProfile: "patroni-defaults",
             usePgRewind: false,
-            parameters: { shared_buffers: "256MB", log_min_duration_statement: 500 },
+            parameters: { shared_buffers: "256MB", log_min_duration_statement: "500" },
         });
         const patroni = patroniCheck(renderPatroniConfig(settings, ctx, pw));
         expect(patroni.ok, patroni.output).toBe(true);
-        const backends = [0, 1, 2, 3, 4].map((i) => ({ name: `orders-${i}`, host: `orders-${i}`, port: 6432, apiPort: 8009 }));
+        const servers = [0, 1, 2, 3, 4].map((i) => ({ name: `orders-${i}`, host: `orders-${i}.orders.shop.svc.cluster.local`, port: 6432, checkPort: 8009 }));
+        const backends = { engine: "postgres" as const, multiWriter: false, servers };
+        // On Kubernetes HAProxy re-resolves members through the Pod's resolv.conf.
         const haproxy = haproxyCheck(
-            renderHaproxyConfig(frontendModel({ mode: "postgres", backends, instances: 2, maxReplicaLag: 0, checks: { intervalMs: 2000, fall: 3, rise: 2 } })),
+            renderHaproxyConfig(frontendModel({ backends, instances: 2, maxReplicaLag: 0, checks: { intervalMs: 2000, fall: 3, rise: 2 } }, { nameservers: [] })),
         );
         expect(haproxy.ok, haproxy.output).toBe(true);
-        const mysqlCtx = { member: "db-4", ordinal: 4, members: ["db-0", "db-1", "db-2", "db-3", "db-4"], clusterCidr: "10.42.0.0/16" };
+        const mysqlCtx = {
+            member: "db-4",
+            ordinal: 4,
+            members: ["db-0", "db-1", "db-2", "db-3", "db-4"],
+            memberHost: (m: string) => `${m}.db.shop.svc.cluster.local`,
+            clusterRanges: ["10.42.0.0/16", "10.43.0.0/16"],
+        };
         const multi = resolveMySqlSettings(
-            { members: 5, mode: "multi-primary", consistency: "BEFORE_AND_AFTER", timing: "production", serverSettings: { innodb_buffer_pool_size: "64M", max_connections: 300 } },
+            { members: 5, mode: "multi-primary", consistency: "BEFORE_AND_AFTER", timingProfile: "production", serverSettings: { innodb_buffer_pool_size: "64M", max_connections: "300" } },
             "0b1f5c2e-1111-5222-8333-444455556666",
         );
         const my = mysqldCheck(renderMyCnf(multi, mysqlCtx));
         expect(my.ok, my.output).toBe(true);
-        const mysqlProxy = haproxyCheck(renderHaproxyConfig(frontendModel({ mode: "mysql", backends: mysqlCtx.members.map((m) => ({ name: m, host: m, port: 3306, apiPort: 8008 })), multiWriter: true })));
+        const mysqlServers = mysqlCtx.members.map((m) => ({ name: m, host: mysqlCtx.memberHost(m), port: 3306, checkPort: 8008 }));
+        const mysqlProxy = haproxyCheck(renderHaproxyConfig(frontendModel({ backends: { engine: "mysql", multiWriter: true, servers: mysqlServers } }, { nameservers: ["127.0.0.11:53"] })));
         expect(mysqlProxy.ok, mysqlProxy.output).toBe(true);
     });
 

@@ -1,42 +1,54 @@
 import { describe, expect, it } from "vitest";
-import { DockerTarget, EtcdCluster, EtcdClusterArgs, InvalidArgumentError, planEtcdCluster } from "../../components";
+import { parse } from "yaml";
+import { DockerTarget, EtcdCluster, EtcdClusterArgs, InvalidArgumentError } from "../../components";
+import { ServicePlan } from "../../components/core/plan";
+import { planEtcdCluster } from "../../components/etcd/plan";
 import { byType, declare, expectRefused } from "./helpers";
 
-const ETCD = "hadb:etcd:EtcdCluster";
+const ETCD = "hadb:index:EtcdCluster";
 
 function etcd(args: Partial<EtcdClusterArgs>, name = "etcd") {
     return () => new EtcdCluster(name, { target: new DockerTarget("local"), ...args });
 }
 
+const hostOf = (m: string) => `${m}.net`;
+const etcdConfig = (plan: ServicePlan, i: number) => parse(plan.members[i].files.find((f) => f.name === "etcd.yml")!.content as string);
+
 describe("etcd plan", () => {
-    it("renders one member per ordinal with a shared initial cluster and its own advertised URLs", () => {
-        const plan = planEtcdCluster("etcd", "dev", { members: 3, publishClientPortsFrom: 23790 });
+    it("renders one member per ordinal with a shared initial cluster and its own advertised URLs, at the target's addresses", () => {
+        const plan = planEtcdCluster("etcd", { members: 3, publishClientPortsFrom: 23790 }, { stack: "dev", memberHost: hostOf });
         expect(plan.members.map((m) => m.name)).toEqual(["etcd-0", "etcd-1", "etcd-2"]);
-        const [first, second] = plan.members;
-        expect(first.env.ETCD_INITIAL_CLUSTER).toBe("etcd-0=http://etcd-0:2380,etcd-1=http://etcd-1:2380,etcd-2=http://etcd-2:2380");
-        expect(second.env.ETCD_INITIAL_CLUSTER).toBe(first.env.ETCD_INITIAL_CLUSTER);
-        expect(second.env.ETCD_NAME).toBe("etcd-1");
-        expect(second.env.ETCD_ADVERTISE_CLIENT_URLS).toBe("http://etcd-1:2379");
-        expect(second.env.ETCD_INITIAL_ADVERTISE_PEER_URLS).toBe("http://etcd-1:2380");
-        expect(first.env.ETCD_INITIAL_CLUSTER_TOKEN).toBe("dev-etcd");
-        expect(first.env.ETCD_INITIAL_CLUSTER_STATE).toBe("new");
-        expect(plan.members.map((m) => m.ports.find((p) => p.name === "client")?.hostPort)).toEqual([23790, 23791, 23792]);
-        expect(first.ports.find((p) => p.name === "peer")?.hostPort).toBeUndefined();
-        expect(first.volumes).toEqual([{ name: "data", mountPath: "/var/lib/etcd" }]);
-        expect(first.env.ETCD_DATA_DIR.toString().startsWith("/var/lib/etcd/")).toBe(true);
+        const [first, second] = [etcdConfig(plan, 0), etcdConfig(plan, 1)];
+        expect(first["initial-cluster"]).toBe("etcd-0=http://etcd-0.net:2380,etcd-1=http://etcd-1.net:2380,etcd-2=http://etcd-2.net:2380");
+        expect(second["initial-cluster"]).toBe(first["initial-cluster"]);
+        expect(second.name).toBe("etcd-1");
+        expect(second["advertise-client-urls"]).toBe("http://etcd-1.net:2379");
+        expect(second["initial-advertise-peer-urls"]).toBe("http://etcd-1.net:2380");
+        expect(first["initial-cluster-token"]).toBe("dev-etcd");
+        expect(first["initial-cluster-state"]).toBe("new");
+        expect(first["data-dir"].startsWith("/var/lib/etcd/")).toBe(true);
+        expect(plan.members.map((m) => m.hostPorts?.client)).toEqual([23790, 23791, 23792]);
+        expect(plan.template.volumes).toEqual([{ name: "data", mountPath: "/var/lib/etcd", sizeGiB: 1 }]);
+        // Per-member files only: one template serves every member.
+        expect(plan.template.files).toEqual([]);
+        expect(plan.template.env).toEqual({});
     });
 
-    it("checks health with a quorum read and honours custom ports and timings", () => {
-        const plan = planEtcdCluster("dcs", "prod", { members: 5, clientPort: 3379, peerPort: 3380, heartbeatIntervalMs: 200, electionTimeoutMs: 2000, clusterToken: "t1" });
-        const m = plan.members[4];
-        expect(m.name).toBe("dcs-4");
-        expect(m.health.command).toEqual(["etcdctl", "--endpoints=http://127.0.0.1:3379", "--command-timeout=2s", "endpoint", "health"]);
-        expect(m.env).toMatchObject({ ETCD_HEARTBEAT_INTERVAL: "200", ETCD_ELECTION_TIMEOUT: "2000", ETCD_INITIAL_CLUSTER_TOKEN: "t1", ETCD_LISTEN_CLIENT_URLS: "http://0.0.0.0:3379" });
-        expect(m.ports.every((p) => p.hostPort === undefined)).toBe(true);
+    it("checks readiness with a quorum read and honours custom ports and timings", () => {
+        const plan = planEtcdCluster("dcs", { members: 5, clientPort: 3379, peerPort: 3380, heartbeatIntervalMs: 200, electionTimeoutMs: 2000, clusterToken: "t1" }, { stack: "prod", memberHost: hostOf });
+        expect(plan.members[4].name).toBe("dcs-4");
+        expect(plan.template.checks.readiness.command).toEqual(["hadb-etcd-ready", "3379"]);
+        expect(plan.template.checks.liveness).toBeUndefined();
+        expect(etcdConfig(plan, 4)).toMatchObject({ "heartbeat-interval": 200, "election-timeout": 2000, "initial-cluster-token": "t1", "listen-client-urls": "http://0.0.0.0:3379" });
+        expect(plan.members.every((m) => m.hostPorts === undefined)).toBe(true);
+        expect(plan.template.ports).toEqual([
+            { name: "client", port: 3379, allow: ["members", "postgres"] },
+            { name: "peer", port: 3380, allow: ["members"] },
+        ]);
     });
 
     it("throws InvalidArgumentError from the pure planner too", () => {
-        expect(() => planEtcdCluster("etcd", "dev", { members: 2 })).toThrow(InvalidArgumentError);
+        expect(() => planEtcdCluster("etcd", { members: 2 }, { stack: "dev", memberHost: hostOf })).toThrow(InvalidArgumentError);
     });
 });
 
@@ -94,6 +106,6 @@ describe("DockerTarget validation", () => {
         ["publishAddress", "localhost"],
         ["namePrefix", "Hadb"],
     ] as const)("refuses %s = %s", async (argument, value) => {
-        await expectRefused(() => new DockerTarget("local", { [argument]: value }), "hadb:docker:Target", argument, value);
+        await expectRefused(() => new DockerTarget("local", { [argument]: value }), "hadb:index:DockerTarget", argument, value);
     });
 });

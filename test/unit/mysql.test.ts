@@ -1,19 +1,13 @@
 import { describe, expect, it } from "vitest";
-import {
-    defaultGroupName,
-    DockerTarget,
-    frontendModel,
-    MySqlCluster,
-    MySqlClusterArgs,
-    renderHaproxyConfig,
-    renderMemberJson,
-    renderMyCnf,
-    resolveMySqlSettings,
-} from "../../components";
+import { DockerTarget, MySqlCluster, MySqlClusterArgs } from "../../components";
+import { renderHaproxyConfig } from "../../components/haproxy/config";
+import { frontendModel } from "../../components/haproxy/plan";
+import { renderMemberJson, renderMyCnf, resolveMySqlSettings } from "../../components/mysql/memberConfig";
+import { defaultGroupName } from "../../components/mysql/settings";
 import { byType, declare, expectRefused } from "./helpers";
 
-const MYSQL = "hadb:mysql:GroupReplicationCluster";
-const ctx = { member: "mysql-1", ordinal: 1, members: ["mysql-0", "mysql-1", "mysql-2"], clusterCidr: "172.29.0.0/24" };
+const MYSQL = "hadb:index:MySqlCluster";
+const ctx = { member: "mysql-1", ordinal: 1, members: ["mysql-0", "mysql-1", "mysql-2"], memberHost: (m: string) => `${m}.net`, clusterRanges: ["172.29.0.0/24", "10.1.0.0/16"] };
 const group = "0b1f5c2e-1111-5222-8333-444455556666";
 
 function cnf(text: string): Record<string, string> {
@@ -31,18 +25,18 @@ function mysqlCluster(args: Partial<MySqlClusterArgs>, name = "mysql") {
 
 describe("MySQL member configuration", () => {
     it("renders a single-primary member with its identity, the group and the failure handling", () => {
-        const c = cnf(renderMyCnf(resolveMySqlSettings({ timing: "dev" }, group), ctx));
+        const c = cnf(renderMyCnf(resolveMySqlSettings({ timingProfile: "dev" }, group), ctx));
         expect(c).toMatchObject({
             server_id: "2",
-            report_host: "mysql-1",
+            report_host: "mysql-1.net",
             gtid_mode: "ON",
             enforce_gtid_consistency: "ON",
             "loose-group_replication_group_name": group,
             "loose-group_replication_start_on_boot": "OFF",
             "loose-group_replication_bootstrap_group": "OFF",
-            "loose-group_replication_local_address": "mysql-1:33061",
-            "loose-group_replication_group_seeds": "mysql-0:33061,mysql-1:33061,mysql-2:33061",
-            "loose-group_replication_ip_allowlist": "172.29.0.0/24,127.0.0.1/32",
+            "loose-group_replication_local_address": "mysql-1.net:33061",
+            "loose-group_replication_group_seeds": "mysql-0.net:33061,mysql-1.net:33061,mysql-2.net:33061",
+            "loose-group_replication_ip_allowlist": "172.29.0.0/24,10.1.0.0/16,127.0.0.1/32",
             "loose-group_replication_single_primary_mode": "ON",
             "loose-group_replication_enforce_update_everywhere_checks": "OFF",
             "loose-group_replication_consistency": "BEFORE_ON_PRIMARY_FAILOVER",
@@ -51,6 +45,10 @@ describe("MySQL member configuration", () => {
             "loose-group_replication_exit_state_action": "ABORT_SERVER",
         });
         expect(renderMyCnf(resolveMySqlSettings({}, group), ctx)).toContain("plugin_load_add = mysql_clone.so");
+        // Explicit values replace the profile's one by one.
+        const custom = cnf(renderMyCnf(resolveMySqlSettings({ timingProfile: "dev", timing: { memberExpelTimeout: 3 } }, group), ctx));
+        expect(custom["loose-group_replication_member_expel_timeout"]).toBe("3");
+        expect(custom["loose-group_replication_unreachable_majority_timeout"]).toBe("5");
     });
 
     it("switches both mode settings for multi-primary and passes server settings through", () => {
@@ -62,7 +60,15 @@ describe("MySQL member configuration", () => {
 
     it("gives the member supervisor its identity, peers and accounts", () => {
         const json = JSON.parse(renderMemberJson(resolveMySqlSettings({ bootstrapSql: "CREATE TABLE t (id int primary key);" }, group), ctx, { admin: "a", replication: "r", monitor: "m", app: "p" }));
-        expect(json).toMatchObject({ member: "mysql-1", members: ctx.members, port: 3306, agentPort: 8008, clusterCidr: "172.29.0.0/24", database: "app" });
+        expect(json).toMatchObject({
+            member: "mysql-1",
+            self: "mysql-1.net",
+            members: ["mysql-0.net", "mysql-1.net", "mysql-2.net"],
+            port: 3306,
+            agentPort: 8008,
+            clusterRanges: ["172.29.0.0/24", "10.1.0.0/16"],
+            database: "app",
+        });
         expect(json.users).toEqual({
             admin: { name: "admin", password: "a" },
             replication: { name: "repl", password: "r" },
@@ -79,14 +85,14 @@ describe("MySQL member configuration", () => {
     });
 
     it("routes HAProxy's MySQL ports by asking each member's supervisor", () => {
-        const backends = ctx.members.map((m) => ({ name: m, host: m, port: 3306, apiPort: 8008 }));
-        const single = renderHaproxyConfig(frontendModel({ mode: "mysql", backends }));
+        const servers = ctx.members.map((m) => ({ name: m, host: m, port: 3306, checkPort: 8008 }));
+        const single = renderHaproxyConfig(frontendModel({ backends: { engine: "mysql", multiWriter: false, servers } }));
         expect(single).toContain("bind :6446");
         expect(single).toContain("bind :6447");
         expect(single).toContain("bind :7001");
         expect(single).toContain("uri /replica?lag=100");
         expect(single).toMatch(/backend primary\n    balance first/);
-        const multi = renderHaproxyConfig(frontendModel({ mode: "mysql", backends, multiWriter: true }));
+        const multi = renderHaproxyConfig(frontendModel({ backends: { engine: "mysql", multiWriter: true, servers } }));
         expect(multi).toMatch(/backend primary\n    balance roundrobin/);
     });
 });
@@ -107,6 +113,7 @@ describe("MySqlCluster resources", () => {
                 ["/etc/hadb/member.json", "0600"],
             ]);
             expect(c.inputs.image).toBe("hadb/mysql:local");
+            expect(c.inputs.uploads.every((u: any) => u.owner === "999" && u.group === "999")).toBe(true);
         }
         expect(byType(resources, "docker:index/image:Image")[0].inputs.build.args.BASE_IMAGE).toBe("debian:sid-slim");
     });
@@ -136,7 +143,7 @@ describe("MySqlCluster validation", () => {
     });
 
     it("refuses settings hadb manages, an unknown mode and shared account names", async () => {
-        await expectRefused(mysqlCluster({ serverSettings: { server_id: 9 } }), MYSQL, "serverSettings.server_id", 9);
+        await expectRefused(mysqlCluster({ serverSettings: { server_id: "9" } }), MYSQL, "serverSettings.server_id", "9");
         await expectRefused(mysqlCluster({ serverSettings: { "loose-group_replication_bootstrap_group": "ON" } }), MYSQL, "serverSettings.loose-group_replication_bootstrap_group", "ON");
         await expectRefused(mysqlCluster({ mode: "ring" as never }), MYSQL, "mode", "ring");
         await expectRefused(mysqlCluster({ appUser: "admin" }), MYSQL, "appUser", "admin");

@@ -1,23 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import {
-    DockerTarget,
-    EtcdCluster,
-    pgHba,
-    PostgresCluster,
-    PostgresClusterArgs,
-    renderBootstrapSql,
-    renderPatroniConfig,
-    renderPostBootstrapScript,
-    resolvePostgresSettings,
-} from "../../components";
+import { DockerTarget, EtcdCluster, PostgresCluster, PostgresClusterArgs } from "../../components";
+import { pgHba, renderBootstrapSql, renderPatroniConfig, renderPostBootstrapScript, resolvePostgresSettings } from "../../components/postgres/patroniConfig";
 import { recordMocks } from "../harness/mockRun";
 import { byType, declare, expectRefused } from "./helpers";
 
-const PG = "hadb:postgres:PatroniCluster";
+const PG = "hadb:index:PostgresCluster";
 const passwords = { superuser: "su-pw", replication: "repl-pw", app: "app'pw", restApi: "api-pw" };
-const ctx = { scope: "pg", member: "pg-1", tags: {}, dcsHosts: ["etcd-0:2379", "etcd-1:2379"], clusterCidr: "172.29.0.0/24" };
+const ctx = { scope: "pg", member: "pg-1", host: "pg-1.net", tags: {}, dcsHosts: ["etcd-0:2379", "etcd-1:2379"], clusterRanges: ["172.29.0.0/24"] };
 
 function pg(args: Partial<PostgresClusterArgs>, name = "pg") {
     return () => new PostgresCluster(name, { target: new DockerTarget("local"), ...args });
@@ -25,13 +16,13 @@ function pg(args: Partial<PostgresClusterArgs>, name = "pg") {
 
 describe("Patroni configuration", () => {
     it("renders a member's identity, DCS, timing and replication settings", () => {
-        const config = parse(renderPatroniConfig(resolvePostgresSettings({ timing: "dev" }), ctx, passwords));
+        const config = parse(renderPatroniConfig(resolvePostgresSettings({ timingProfile: "dev" }), ctx, passwords));
         expect(config).toMatchObject({
             scope: "pg",
             name: "pg-1",
             etcd3: { hosts: ["etcd-0:2379", "etcd-1:2379"] },
-            restapi: { listen: "0.0.0.0:8008", connect_address: "pg-1:8008", authentication: { username: "patroni", password: "api-pw" } },
-            postgresql: { listen: "0.0.0.0:5432", connect_address: "pg-1:5432", data_dir: "/var/lib/postgresql/data/pg17", bin_dir: "/usr/lib/postgresql/17/bin" },
+            restapi: { listen: "0.0.0.0:8008", connect_address: "pg-1.net:8008", authentication: { username: "patroni", password: "api-pw" } },
+            postgresql: { listen: "0.0.0.0:5432", connect_address: "pg-1.net:5432", data_dir: "/var/lib/postgresql/data/pg17", bin_dir: "/usr/lib/postgresql/17/bin" },
             watchdog: { mode: "off" },
             tags: { nofailover: false, noloadbalance: false, nosync: false },
         });
@@ -67,10 +58,10 @@ describe("Patroni configuration", () => {
         expect(off.bootstrap.dcs).toMatchObject({ synchronous_mode: false, synchronous_mode_strict: false });
     });
 
-    it("limits pg_hba to the cluster network and the member itself", () => {
-        const hba = pgHba(resolvePostgresSettings({}), "172.29.0.0/24");
+    it("limits pg_hba to the target's ranges and the member itself", () => {
+        const hba = pgHba(resolvePostgresSettings({}), ["172.29.0.0/24", "10.8.0.0/16"]);
         const addresses = hba.filter((l) => l.startsWith("host")).map((l) => l.split(/\s+/)[3]);
-        expect(new Set(addresses)).toEqual(new Set(["172.29.0.0/24", "127.0.0.1/32"]));
+        expect(new Set(addresses)).toEqual(new Set(["172.29.0.0/24", "10.8.0.0/16", "127.0.0.1/32"]));
         expect(hba.every((l) => l.startsWith("local") || l.endsWith("scram-sha-256"))).toBe(true);
         expect(hba.join("\n")).not.toMatch(/0\.0\.0\.0|trust/);
     });
@@ -80,7 +71,7 @@ describe("Patroni configuration", () => {
         expect(sql).toContain("CREATE ROLE shop LOGIN PASSWORD 'app''pw';");
         expect(sql).toContain("CREATE DATABASE orders OWNER shop;");
         const script = renderPostBootstrapScript(resolvePostgresSettings({ appUser: "shop", databaseName: "orders" }));
-        expect(script).toContain("-d orders -c 'SET ROLE shop' -f /etc/patroni/schema.sql");
+        expect(script).toContain("-d orders -c 'SET ROLE shop' -f /etc/hadb/schema.sql");
         expect(script.startsWith("#!/bin/sh\n")).toBe(true);
     });
 });
@@ -90,7 +81,7 @@ describe("PostgresCluster resources", () => {
         const { resources, error } = await declare(pg({ bootstrapSql: "CREATE TABLE t (id int);" }));
         expect(error).toBeUndefined();
         const cluster = byType(resources, PG)[0];
-        const etcd = byType(resources, "hadb:etcd:EtcdCluster")[0];
+        const etcd = byType(resources, "hadb:index:EtcdCluster")[0];
         expect(etcd.parent).toBe(cluster.urn);
         expect(byType(resources, "random:index/randomPassword:RandomPassword").map((r) => r.name).sort()).toEqual([
             "pg-app-password",
@@ -101,10 +92,14 @@ describe("PostgresCluster resources", () => {
         const members = byType(resources, "docker:index/container:Container").filter((c) => c.parent === cluster.urn);
         expect(members.map((m) => m.inputs.name)).toEqual(["hadb-dev-pg-0", "hadb-dev-pg-1", "hadb-dev-pg-2"]);
         const etcdContainers = resources.filter((r) => r.parent === etcd.urn && r.type === "docker:index/container:Container");
+        // The first member waits for etcd (depending on the component means depending on each of its containers);
+        // each later one waits for the member before it, so changes roll one member at a time.
+        expect(members[0].dependencies).toEqual(expect.arrayContaining(etcdContainers.map((c) => c.urn)));
+        expect(members[1].dependencies).toContain(members[0].urn);
+        expect(members[2].dependencies).toContain(members[1].urn);
+        expect(members[2].dependencies).not.toContain(members[0].urn);
         for (const m of members) {
-            // Depending on the EtcdCluster component means depending on each of its containers.
-            expect(m.dependencies).toEqual(expect.arrayContaining(etcdContainers.map((c) => c.urn)));
-            expect(m.inputs.healthcheck.tests).toEqual(["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8008/health"]);
+            expect(m.inputs.healthcheck.tests).toEqual(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", "http://127.0.0.1:8008/readiness?lag=1048576"]);
             expect(m.inputs.ports ?? []).toEqual([]);
         }
         expect(etcdContainers).toHaveLength(3);
@@ -116,28 +111,37 @@ describe("PostgresCluster resources", () => {
         expect(member.secretInputs).toContain("uploads");
         const plain = JSON.stringify(Object.fromEntries(Object.entries(member.inputs).filter(([k]) => !member.secretInputs.includes(k))));
         expect(plain).not.toMatch(/S3cret/);
-        const config = parse(member.inputs.uploads.find((u: any) => u.file === "/etc/patroni/patroni.yml").content);
+        const config = parse(member.inputs.uploads.find((u: any) => u.file === "/etc/hadb/patroni.yml").content);
         expect(config.postgresql.authentication.superuser.password).toBe("S3cret-super");
+        // No schema given: no schema.sql (the provider refuses an empty upload).
         expect(member.inputs.uploads.map((u: any) => [u.file, u.permissions, u.owner])).toEqual([
-            ["/etc/patroni/patroni.yml", "0600", "999"],
-            ["/etc/patroni/post-bootstrap.sh", "0700", "999"],
-            ["/etc/patroni/bootstrap.sql", "0600", "999"],
-            ["/etc/patroni/schema.sql", "0600", "999"],
+            ["/etc/hadb/post-bootstrap.sh", "0700", "999"],
+            ["/etc/hadb/bootstrap.sql", "0600", "999"],
+            ["/etc/hadb/patroni.yml", "0600", "999"],
         ]);
     });
 
-    it("uses a given DCS instead of creating one", async () => {
+    it("places the schema only when there is one, and never uploads an empty file", async () => {
+        for (const bootstrapSql of [undefined, "", "  \n"]) {
+            const { resources } = await declare(pg({ bootstrapSql }));
+            const uploads = byType(resources, "docker:index/container:Container").flatMap((c) => c.inputs.uploads ?? []);
+            expect(uploads.some((u: any) => u.file.endsWith("schema.sql"))).toBe(false);
+            expect(uploads.every((u: any) => u.content.length > 0)).toBe(true);
+        }
+        const { resources } = await declare(pg({ bootstrapSql: "CREATE TABLE t (id int);" }));
+        const member = byType(resources, "docker:index/container:Container").find((c) => c.inputs.name === "hadb-dev-pg-0")!;
+        expect(member.inputs.uploads.find((u: any) => u.file === "/etc/hadb/schema.sql").content).toContain("CREATE TABLE t");
+    });
+
+    it("uses a given etcd cluster instead of creating one, and starts after it", async () => {
         const { resources } = await declare(() => {
             const target = new DockerTarget("local");
             const etcd = new EtcdCluster("dcs", { target });
-            new PostgresCluster("pg", { target, dcs: etcd, members: 2 });
+            new PostgresCluster("pg", { target, etcdHosts: etcd.hosts, members: 2 }, { dependsOn: [etcd] });
         });
-        expect(byType(resources, "hadb:etcd:EtcdCluster").map((r) => r.name)).toEqual(["dcs"]);
-        const config = parse(
-            byType(resources, "docker:index/container:Container")
-                .find((c) => c.inputs.name === "hadb-dev-pg-1")!
-                .inputs.uploads[0].content,
-        );
+        expect(byType(resources, "hadb:index:EtcdCluster").map((r) => r.name)).toEqual(["dcs"]);
+        const member = byType(resources, "docker:index/container:Container").find((c) => c.inputs.name === "hadb-dev-pg-1")!;
+        const config = parse(member.inputs.uploads.find((u: any) => u.file === "/etc/hadb/patroni.yml").content);
         expect(config.etcd3.hosts).toEqual(["dcs-0:2379", "dcs-1:2379", "dcs-2:2379"]);
     });
 
@@ -174,7 +178,7 @@ describe("PostgresCluster validation", () => {
 
     it("refuses an unknown synchronous mode and an unknown timing profile", async () => {
         await expectRefused(pg({ synchronousMode: "quorum" as never }), PG, "synchronousMode", "quorum");
-        await expectRefused(pg({ timing: "fast" as never }), PG, "timing", "fast");
+        await expectRefused(pg({ timingProfile: "fast" as never }), PG, "timingProfile", "fast");
     });
 
     it("refuses as many synchronous standbys as members", async () => {
@@ -194,7 +198,7 @@ describe("PostgresCluster validation", () => {
     it("refuses bad identifiers, shared role names, managed parameters and a cluster nobody can take over", async () => {
         await expectRefused(pg({ databaseName: "my-db" }), PG, "databaseName", "my-db");
         await expectRefused(pg({ appUser: "postgres" }), PG, "appUser", "postgres");
-        await expectRefused(pg({ parameters: { port: 6432 } }), PG, "parameters.port", 6432);
+        await expectRefused(pg({ parameters: { port: "6432" } }), PG, "parameters.port", "6432");
         await expectRefused(pg({ members: 2, memberTags: [{}, { nofailover: true }] }), PG, "memberTags", [{}, { nofailover: true }]);
         await expectRefused(pg({}, "PG"), PG, "name", "PG");
     });

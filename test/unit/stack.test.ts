@@ -7,10 +7,10 @@ const CONTAINER = "docker:index/container:Container";
 describe("dev stack program", () => {
     it.each([true, false])("runs without error (preview=%s)", async (preview) => {
         const run = await runStack("dev", { preview });
-        expect(byType(run.resources, "hadb:etcd:EtcdCluster")).toHaveLength(1);
-        expect(byType(run.resources, "hadb:postgres:PatroniCluster")).toHaveLength(1);
-        expect(byType(run.resources, "hadb:mysql:GroupReplicationCluster")).toHaveLength(1);
-        expect(byType(run.resources, "hadb:haproxy:Frontend").map((r) => r.name)).toEqual(["pg-proxy", "mysql-proxy"]);
+        expect(byType(run.resources, "hadb:index:EtcdCluster")).toHaveLength(1);
+        expect(byType(run.resources, "hadb:index:PostgresCluster")).toHaveLength(1);
+        expect(byType(run.resources, "hadb:index:MySqlCluster")).toHaveLength(1);
+        expect(byType(run.resources, "hadb:index:HaproxyFrontend").map((r) => r.name)).toEqual(["pg-proxy", "mysql-proxy"]);
     });
 
     it("declares one network, an image per server kind, and a container per member with its volume", async () => {
@@ -19,7 +19,7 @@ describe("dev stack program", () => {
         const volumes = byType(resources, "docker:index/volume:Volume");
         const [network] = byType(resources, "docker:index/network:Network");
         const images = byType(resources, "docker:index/image:Image");
-        const target = byType(resources, "hadb:docker:Target")[0];
+        const target = byType(resources, "hadb:index:DockerTarget")[0];
 
         expect(containers.map((c) => c.inputs.name).sort()).toEqual(
             ["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "mysql-proxy-0", "pg-0", "pg-1", "pg-2", "pg-proxy-0"].map((n) => `hadb-dev-${n}`),
@@ -33,10 +33,14 @@ describe("dev stack program", () => {
         expect(network.inputs.ipamConfigs).toEqual([{ subnet: "172.29.0.0/24" }]);
         expect(network.parent).toBe(target.urn);
 
+        const provider = byType(resources, "pulumi:providers:docker");
+        expect(provider.map((p) => p.parent)).toEqual([target.urn]);
         for (const c of containers) {
             const member = c.inputs.name.replace("hadb-dev-", "");
             const image = images.find((i) => i.inputs.imageName === c.inputs.image)!;
             expect(c.dependencies).toEqual(expect.arrayContaining([image.urn, network.urn]));
+            // Every child carries the target's provider, whichever component declared it.
+            expect(c.provider, c.name).toBe(`${provider[0].urn}::${provider[0].name}-id`);
             expect(c.inputs.networksAdvanced).toEqual([{ name: "hadb-dev", aliases: [member] }]);
             expect(c.inputs.healthcheck.tests[0]).toBe("CMD");
             expect(c.inputs.restart).toBe("unless-stopped");
@@ -86,10 +90,10 @@ describe("dev stack program", () => {
     it("uses the dev timing profile, synchronous replication and the e-commerce schema from Pulumi.dev.yaml", async () => {
         const { resources } = await runStack("dev");
         const uploads = byType(resources, CONTAINER).find((c) => c.inputs.name === "hadb-dev-pg-0")!.inputs.uploads;
-        const config = uploads.find((u: any) => u.file === "/etc/patroni/patroni.yml").content;
+        const config = uploads.find((u: any) => u.file === "/etc/hadb/patroni.yml").content;
         expect(config).toMatch(/loop_wait: 1\n/);
         expect(config).toMatch(/synchronous_mode: true\n/);
-        expect(uploads.find((u: any) => u.file === "/etc/patroni/schema.sql").content).toMatch(/CREATE TABLE order_items/);
+        expect(uploads.find((u: any) => u.file === "/etc/hadb/schema.sql").content).toMatch(/CREATE TABLE order_items/);
     });
 
     it("follows stack config: member counts and base image", async () => {
@@ -101,6 +105,6 @@ describe("dev stack program", () => {
     });
 
     it("fails on an unknown preset with the config key named", async () => {
-        await expect(runStack("dev", { config: { "hadb:preset": "cloud" } })).rejects.toThrow(/hadb:preset.*"cloud".*Fix: use one of local/);
+        await expect(runStack("dev", { config: { "hadb:preset": "cloud" } })).rejects.toThrow(/hadb:preset.*"cloud".*Fix: use one of standard/);
     });
 });

@@ -1,0 +1,33 @@
+import { DeployedMember } from "./plan";
+
+/** The database engines a proxy can front: each answers role checks its own way on the same paths. */
+export type Engine = "postgres" | "mysql";
+
+/** One database server behind a proxy: SQL on `port`, its role answered over HTTP on `checkPort`. */
+export interface BackendServer {
+    readonly name: string;
+    readonly host: string;
+    readonly port: number;
+    readonly checkPort: number;
+}
+
+/**
+ * What a cluster hands a proxy: its servers, which engine they run and whether every primary takes writes.
+ * Plain values, known at preview, so the proxy's configuration is too. A proxy reads the engine from here,
+ * so it cannot be wired to a cluster in the wrong mode.
+ */
+export interface ClusterBackends {
+    readonly engine: Engine;
+    /** Every ONLINE member takes writes (MySQL multi-primary), not only the first. */
+    readonly multiWriter: boolean;
+    readonly servers: BackendServer[];
+}
+
+/** A cluster's deployed members as backends: `sqlPort` and `checkPort` name member ports. */
+export function clusterBackends(engine: Engine, multiWriter: boolean, members: readonly DeployedMember[], sqlPort: string, checkPort: string): ClusterBackends {
+    return {
+        engine,
+        multiWriter,
+        servers: members.map((m) => ({ name: m.name, host: m.host, port: m.ports[sqlPort], checkPort: m.ports[checkPort] })),
+    };
+}

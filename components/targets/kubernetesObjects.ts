@@ -1,0 +1,284 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ArgumentChecker } from "../core/errors";
+import { IMAGES } from "../core/images";
+import { CheckPlan, CONFIG_DIR, ComponentKind, FilePlan, PortAccess, ServicePlan } from "../core/plan";
+
+/**
+ * Pure functions from a ServicePlan to Kubernetes object specs: a StatefulSet with its headless Service, the
+ * plan's files as a ConfigMap and a Secret, a PodDisruptionBudget, a NetworkPolicy and a Service per endpoint.
+ * kubernetes.ts declares them as resources; tests validate them against the Kubernetes schemas.
+ */
+
+/** What the target decided that every object of a plan shares. */
+export interface KubernetesPlacement {
+    readonly namespace: string;
+    readonly clusterDomain: string;
+    /** Prefix of every object name (empty by default: the namespace keeps stacks apart). */
+    readonly namePrefix: string;
+    readonly image: pulumi.Input<string>;
+    readonly imagePullSecrets: string[];
+    readonly storageClass?: string;
+    /** Labels of the Pods allowed to reach client ports (`allow: "clients"`). */
+    readonly clientSelector: Record<string, string>;
+    /** Relax "never two members on one node" to a preference (small clusters). */
+    readonly requireHostSpread: boolean;
+    readonly endpointServiceType: "ClusterIP" | "LoadBalancer";
+}
+
+export const LABELS = {
+    component: "hadb.io/component",
+    cluster: "hadb.io/cluster",
+} as const;
+
+/** Longest StatefulSet name whose Pods still get created (the controller-revision label adds 11 characters). */
+export const MAX_STATEFULSET_NAME = 52;
+/** Files every Pod copies into CONFIG_DIR before its server starts. */
+const FILES_MOUNT = "/hadb/files";
+const SHARED_DIR = "shared";
+
+export function serviceName(p: KubernetesPlacement, service: string): string {
+    return `${p.namePrefix}${service}`;
+}
+
+export function podName(p: KubernetesPlacement, member: string): string {
+    return `${p.namePrefix}${member}`;
+}
+
+/** A member's DNS name through the headless Service: resolvable from the Pod's first second (not-ready addresses are published). */
+export function memberDnsName(p: KubernetesPlacement, service: string, member: string): string {
+    return `${podName(p, member)}.${serviceName(p, service)}.${p.namespace}.svc.${p.clusterDomain}`;
+}
+
+export function endpointServiceName(p: KubernetesPlacement, service: string, endpoint: string): string {
+    return `${serviceName(p, service)}-${endpoint}`;
+}
+
+/** Names Kubernetes would refuse, or accept and then never create Pods for, refused before anything exists. */
+export function validatePlacement(p: KubernetesPlacement, plan: ServicePlan, owner: string): void {
+    const check = new ArgumentChecker(owner);
+    const name = serviceName(p, plan.name);
+    if (name.length > MAX_STATEFULSET_NAME) {
+        check.fail("name", name, `a StatefulSet name longer than ${MAX_STATEFULSET_NAME} characters gets no Pods (kubernetes#64023)`, `shorten the component name or the target's namePrefix to at most ${MAX_STATEFULSET_NAME} characters together`);
+    }
+    for (const e of plan.endpoints) check.dnsLabel(`endpoint ${e.name}`, endpointServiceName(p, plan.name, e.name), 63);
+    for (const port of plan.template.ports) {
+        if (!/^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/.test(port.name) || port.name.includes("--")) {
+            check.fail(`port ${port.port}`, port.name, "Kubernetes port names are IANA service names: at most 15 lowercase letters, digits and single '-'", "rename the port");
+        }
+    }
+    const perMember = plan.members.map((m) => m.files.map((f) => f.name).sort().join(","));
+    if (new Set(perMember).size > 1) {
+        check.fail("members", perMember, "every member must have files of the same names (one Pod template serves all)", "give each member the same per-member files");
+    }
+}
+
+export function selectorLabels(p: KubernetesPlacement, plan: ServicePlan): Record<string, string> {
+    return { [LABELS.component]: plan.component, [LABELS.cluster]: serviceName(p, plan.name) };
+}
+
+export function objectLabels(p: KubernetesPlacement, plan: ServicePlan): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": plan.component,
+        "app.kubernetes.io/instance": serviceName(p, plan.name),
+        "app.kubernetes.io/part-of": "hadb",
+        "app.kubernetes.io/managed-by": "pulumi",
+        ...selectorLabels(p, plan),
+    };
+}
+
+/** ConfigMap/Secret key of a file: `shared.<file>` or `<pod>.<file>`. Keys cannot hold '/'. */
+function fileKey(owner: string, file: FilePlan): string {
+    return `${owner}.${file.name}`;
+}
+
+/** The plan's files split by secrecy, keyed for the projected volume. */
+export function fileData(p: KubernetesPlacement, plan: ServicePlan, secret: boolean): Record<string, pulumi.Input<string>> {
+    const data: Record<string, pulumi.Input<string>> = {};
+    for (const f of plan.template.files) if (f.secret === secret) data[fileKey(SHARED_DIR, f)] = f.content;
+    for (const m of plan.members) for (const f of m.files) if (f.secret === secret) data[fileKey(podName(p, m.name), f)] = f.content;
+    return data;
+}
+
+/** Items of the projected volume: each key at `<owner>/<file>`, readable by the Pod's group (fsGroup). */
+function projectedItems(p: KubernetesPlacement, plan: ServicePlan, secret: boolean) {
+    const items = (owner: string, files: readonly FilePlan[]) =>
+        files.filter((f) => f.secret === secret).map((f) => ({ key: fileKey(owner, f), path: `${owner}/${f.name}`, mode: 0o440 }));
+    return [...items(SHARED_DIR, plan.template.files), ...plan.members.flatMap((m) => items(podName(p, m.name), m.files))];
+}
+
+/**
+ * The init container's script: copy the shared files and the Pod's own into CONFIG_DIR with their modes. The
+ * Pod finds its own files by its name (POD_NAME, from the downward API).
+ */
+export function placeFilesScript(plan: ServicePlan): string {
+    const install = (from: string, f: FilePlan) => `install -m ${f.mode} "${FILES_MOUNT}/${from}/${f.name}" "${CONFIG_DIR}/${f.name}"`;
+    const own = plan.members[0]?.files ?? [];
+    return ["set -eu", ...plan.template.files.map((f) => install(SHARED_DIR, f)), ...own.map((f) => install("$POD_NAME", f))].join("\n");
+}
+
+function probe(check: CheckPlan | undefined) {
+    if (!check) return undefined;
+    const action = check.http ? { httpGet: { port: check.http.port, path: check.http.path } } : { exec: { command: [...check.command!] } };
+    return { ...action, periodSeconds: check.periodSeconds, timeoutSeconds: check.timeoutSeconds, failureThreshold: check.failureThreshold };
+}
+
+const RESTRICTED_CONTAINER = {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    runAsNonRoot: true,
+    seccompProfile: { type: "RuntimeDefault" },
+};
+
+export interface FileObjectNames {
+    readonly configMap?: pulumi.Input<string>;
+    readonly secret?: pulumi.Input<string>;
+}
+
+/** The StatefulSet of a plan, with the names of its ConfigMap and Secret (undefined when the plan has no such files). */
+export function statefulSetSpec(p: KubernetesPlacement, plan: ServicePlan, files: FileObjectNames) {
+    const t = plan.template;
+    const uid = IMAGES[plan.image].uid;
+    const selector = selectorLabels(p, plan);
+    const name = serviceName(p, plan.name);
+    const configItems = projectedItems(p, plan, false);
+    const secretItems = projectedItems(p, plan, true);
+    const sources = [
+        ...(files.configMap && configItems.length ? [{ configMap: { name: files.configMap, items: configItems } }] : []),
+        ...(files.secret && secretItems.length ? [{ secret: { name: files.secret, items: secretItems } }] : []),
+    ];
+    const hasFiles = sources.length > 0;
+    const hostTerm = { labelSelector: { matchLabels: selector }, topologyKey: "kubernetes.io/hostname" };
+    const spread = plan.spread.hosts === "required" && p.requireHostSpread;
+    return {
+        serviceName: name,
+        replicas: plan.members.length,
+        // Members wait for each other at start (etcd's quorum, Group Replication's founding rule): never one by one.
+        podManagementPolicy: "Parallel",
+        updateStrategy: { type: "RollingUpdate" },
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+        selector: { matchLabels: selector },
+        template: {
+            metadata: { labels: objectLabels(p, plan) },
+            spec: {
+                automountServiceAccountToken: false,
+                enableServiceLinks: false,
+                terminationGracePeriodSeconds: t.stopGraceSeconds,
+                securityContext: { runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: "RuntimeDefault" } },
+                imagePullSecrets: p.imagePullSecrets.length ? p.imagePullSecrets.map((n) => ({ name: n })) : undefined,
+                affinity: {
+                    podAntiAffinity: spread
+                        ? { requiredDuringSchedulingIgnoredDuringExecution: [hostTerm] }
+                        : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: hostTerm }] },
+                },
+                topologySpreadConstraints: [
+                    {
+                        maxSkew: 1,
+                        topologyKey: "topology.kubernetes.io/zone",
+                        whenUnsatisfiable: plan.spread.zones === "required" ? "DoNotSchedule" : "ScheduleAnyway",
+                        labelSelector: { matchLabels: selector },
+                    },
+                ],
+                initContainers: hasFiles
+                    ? [
+                          {
+                              name: "place-files",
+                              image: p.image,
+                              command: ["sh", "-c", placeFilesScript(plan)],
+                              env: [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }],
+                              volumeMounts: [
+                                  { name: "files", mountPath: FILES_MOUNT, readOnly: true },
+                                  { name: "config", mountPath: CONFIG_DIR },
+                              ],
+                              resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
+                              securityContext: RESTRICTED_CONTAINER,
+                          },
+                      ]
+                    : undefined,
+                containers: [
+                    {
+                        name: plan.component,
+                        image: p.image,
+                        args: t.args ? [...t.args] : undefined,
+                        env: Object.entries(t.env).map(([k, v]) => ({ name: k, value: v })),
+                        ports: t.ports.map((port) => ({ name: port.name, containerPort: port.port, protocol: "TCP" })),
+                        volumeMounts: [
+                            ...(hasFiles ? [{ name: "config", mountPath: CONFIG_DIR }] : []),
+                            ...t.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
+                        ],
+                        startupProbe: probe(t.checks.startup),
+                        readinessProbe: probe(t.checks.readiness),
+                        livenessProbe: probe(t.checks.liveness),
+                        resources: {
+                            requests: { cpu: `${t.compute.cpuMillis.request}m`, memory: `${t.compute.memoryMiB.request}Mi` },
+                            limits: { ...(t.compute.cpuMillis.limit ? { cpu: `${t.compute.cpuMillis.limit}m` } : {}), memory: `${t.compute.memoryMiB.limit}Mi` },
+                        },
+                        securityContext: RESTRICTED_CONTAINER,
+                    },
+                ],
+                volumes: hasFiles
+                    ? [
+                          { name: "files", projected: { sources } },
+                          { name: "config", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
+                      ]
+                    : undefined,
+            },
+        },
+        volumeClaimTemplates: t.volumes.map((v) => ({
+            metadata: { name: v.name, labels: selectorLabels(p, plan) },
+            spec: {
+                accessModes: ["ReadWriteOnce"],
+                storageClassName: p.storageClass,
+                resources: { requests: { storage: `${v.sizeGiB}Gi` } },
+            },
+        })),
+    };
+}
+
+/** The headless Service that gives every Pod its DNS name, published before the Pod is ready. */
+export function headlessServiceSpec(p: KubernetesPlacement, plan: ServicePlan) {
+    return {
+        clusterIP: "None",
+        publishNotReadyAddresses: true,
+        selector: selectorLabels(p, plan),
+        ports: plan.template.ports.map((port) => ({ name: port.name, port: port.port, targetPort: port.port, protocol: "TCP" })),
+    };
+}
+
+/** A Service per endpoint, over the ready Pods only. */
+export function endpointServiceSpec(p: KubernetesPlacement, plan: ServicePlan, endpoint: string, port: number) {
+    return {
+        type: p.endpointServiceType,
+        selector: selectorLabels(p, plan),
+        ports: [{ name: endpoint, port, targetPort: endpoint, protocol: "TCP" }],
+    };
+}
+
+export function podDisruptionBudgetSpec(p: KubernetesPlacement, plan: ServicePlan) {
+    return { maxUnavailable: plan.maxUnavailable, selector: { matchLabels: selectorLabels(p, plan) } };
+}
+
+/** Where a port's allowed sources are Pods: the service's own members, a component's members, or named clients. */
+function peerFor(p: KubernetesPlacement, plan: ServicePlan, source: PortAccess) {
+    if (source === "members") return { podSelector: { matchLabels: selectorLabels(p, plan) } };
+    if (source === "clients") return { podSelector: { matchLabels: p.clientSelector } };
+    return { podSelector: { matchLabels: { [LABELS.component]: source as ComponentKind } } };
+}
+
+/** Ingress to the service's Pods: each port only from the sources the plan allows; everything else is refused. */
+export function networkPolicySpec(p: KubernetesPlacement, plan: ServicePlan) {
+    const bySources = new Map<string, { sources: readonly PortAccess[]; ports: number[] }>();
+    for (const port of plan.template.ports) {
+        const key = [...port.allow].sort().join(",");
+        const rule = bySources.get(key) ?? { sources: port.allow, ports: [] };
+        rule.ports.push(port.port);
+        bySources.set(key, rule);
+    }
+    return {
+        podSelector: { matchLabels: selectorLabels(p, plan) },
+        policyTypes: ["Ingress"],
+        ingress: [...bySources.values()].map((rule) => ({
+            from: rule.sources.map((s) => peerFor(p, plan, s)),
+            ports: rule.ports.map((port) => ({ protocol: "TCP", port })),
+        })),
+    };
+}

@@ -1,0 +1,28 @@
+import * as pulumi from "@pulumi/pulumi";
+import { DockerTarget, KubernetesTarget, Target } from "../components";
+import { StackConfig } from "./config";
+
+/** The target the stack's config names. */
+export function stackTarget(config: StackConfig): Target {
+    switch (config.target) {
+        case "docker":
+            return new DockerTarget("local", {
+                baseImages: config.docker.baseImages,
+                subnet: config.docker.networkSubnet,
+                publishAddress: config.docker.publishAddress,
+            });
+        case "kubernetes":
+            return new KubernetesTarget("k8s", {
+                namespace: config.kubernetes.namespace,
+                context: config.kubernetes.context,
+                storageClass: config.kubernetes.storageClass,
+                registry: config.kubernetes.registry,
+                baseImages: config.docker.baseImages,
+                podCidrs: config.kubernetes.podCidrs,
+                frontendServiceType: config.kubernetes.frontendServiceType as "ClusterIP" | "LoadBalancer",
+                requireHostSpread: config.kubernetes.requireHostSpread,
+            });
+        default:
+            throw new pulumi.RunError(`config \`hadb:target\` is "${config.target}": no such target. Fix: use "docker" or "kubernetes".`);
+    }
+}
