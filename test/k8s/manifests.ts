@@ -30,8 +30,8 @@ export function manifests(resources: readonly RecordedResource[]): Manifest[] {
 
 /** The manifest without its Pulumi bookkeeping, secret values replaced by a marker. */
 export function applied(m: Manifest, redact = true): Record<string, unknown> {
-    const { resource: _resource, ...rest } = m;
-    const object: Record<string, unknown> = { ...rest };
+    const object: Record<string, unknown> = { ...m };
+    delete object.resource;
     if (redact && m.kind === "Secret") {
         for (const field of ["data", "stringData"] as const) {
             const values = object[field] as Record<string, unknown> | undefined;
