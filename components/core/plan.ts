@@ -25,13 +25,16 @@ export interface ServicePlan {
     readonly maxUnavailable: number;
 }
 
-export type ComponentKind = "etcd" | "postgres" | "mysql" | "haproxy";
+/** What a service is. A configurator keeps a running cluster equal to its declaration (one per cluster). */
+export type ComponentKind = "etcd" | "postgres" | "mysql" | "haproxy" | "configurator";
 
 /** What every member of a service shares. */
 export interface MemberTemplate {
     /** Environment shared by every member. Per-member values belong in per-member files. */
     readonly env: Readonly<Record<string, pulumi.Input<string>>>;
-    /** Arguments for the image's entrypoint, replacing the image's default ones. */
+    /** A program of the image to run instead of its entrypoint. */
+    readonly entrypoint?: readonly string[];
+    /** Arguments for the entrypoint, replacing the image's default ones. */
     readonly args?: readonly string[];
     /** Files every member gets, the same content for all. */
     readonly files: readonly FilePlan[];
@@ -65,6 +68,11 @@ export interface FilePlan {
     readonly mode: string;
     /** Holds a password or key: a target keeps it in its secret store (Secret, SSM), never in plain config. */
     readonly secret: boolean;
+    /**
+     * The servers read this file only when they first start; later changes reach them online, through the
+     * cluster's configurator. A target must not replace or restart a member because this file changed.
+     */
+    readonly appliedOnline?: boolean;
 }
 
 /** Who may connect to a port. Targets with network policy (Kubernetes, AWS) turn this into rules. */
@@ -151,6 +159,8 @@ export interface DeployedMember {
 
 export interface DeployedService {
     readonly members: readonly DeployedMember[];
+    /** What to depend on to start after every member is in service (containers, a StatefulSet). */
+    readonly resources: readonly pulumi.Resource[];
     /** Every endpoint of the plan, by name. */
     readonly endpoints: Readonly<Record<string, pulumi.Output<DeployedEndpoint>>>;
 }

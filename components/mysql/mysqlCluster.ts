@@ -4,7 +4,8 @@ import { planOrFail } from "../core/errors";
 import { ServiceAddress, Target } from "../core/plan";
 import { secretUrl } from "../core/urls";
 import { secretPasswords } from "../secrets/passwords";
-import { MySqlPasswords, resolveMySqlSettings } from "./memberConfig";
+import { CONFIGURATOR_STATUS_PORT, planConfigurator } from "../core/configurator";
+import { MySqlPasswords, renderConfiguratorDeclaration, resolveMySqlSettings } from "./memberConfig";
 import { planMySqlCluster } from "./plan";
 import { defaultGroupName, MySqlSettings, validateMySqlSettings } from "./settings";
 
@@ -53,11 +54,22 @@ export class MySqlCluster extends pulumi.ComponentResource {
         const planWith = (passwords: pulumi.Input<MySqlPasswords>) =>
             planMySqlCluster(name, args, { stack: pulumi.getStack(), memberHost: (m) => args.target.memberHost(name, m), clusterRanges: args.target.clusterRanges, passwords });
         // Checked before the first child (a generated password) exists.
-        planOrFail(this, () => args.target.checkPlan(planWith(NO_PASSWORDS), `MySqlCluster "${name}"`));
+        planOrFail(this, () => {
+            args.target.checkPlan(planWith(NO_PASSWORDS), `MySqlCluster "${name}"`);
+            args.target.checkPlan(planConfigurator(name, "mysql", "hadb-mysql-configurator", ""), `MySqlCluster "${name}"`);
+        });
         const s = resolveMySqlSettings(args, defaultGroupName(pulumi.getStack(), name));
         const passwords = secretPasswords(name, ["admin", "replication", "monitor", "app"] as const, args.passwords, this);
         const plan = planWith(pulumi.output(passwords));
         const deployed = args.target.deploy(this, plan);
+        // After the members: keeps the running group equal to these settings when they change.
+        const members = plan.members.map((m) => m.name);
+        const declaration = pulumi
+            .all([passwords, args.target.clusterRanges])
+            .apply(([p, clusterRanges]) =>
+                renderConfiguratorDeclaration(s, { members, memberHost: (m) => args.target.memberHost(name, m), clusterRanges }, p, CONFIGURATOR_STATUS_PORT),
+            );
+        args.target.deploy(this, planConfigurator(name, "mysql", "hadb-mysql-configurator", pulumi.secret(declaration)), [...deployed.resources]);
         this.backends = clusterBackends("mysql", s.mode === "multi-primary", deployed.members, "mysql", "api");
         this.memberNames = pulumi.all(deployed.members.map((m) => m.resourceName));
         this.databaseName = s.databaseName;

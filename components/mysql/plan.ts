@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { httpCheck, memberNames, ServicePlan } from "../core/plan";
-import { MYSQL_FILES, MySqlPasswords, renderMemberJson, renderMyCnf, resolveMySqlSettings } from "./memberConfig";
+import { MYSQL_FILES, MySqlPasswords, onlineSettings, renderMemberJson, renderMyCnf, renderSettingsCnf, resolveMySqlSettings, SETTINGS_CNF } from "./memberConfig";
 import { defaultGroupName, MySqlSettings, validateMySqlSettings } from "./settings";
 
 export interface MySqlPlanContext {
@@ -24,9 +24,10 @@ export function planMySqlCluster(name: string, settings: MySqlSettings, ctx: MyS
         image: "mysql",
         template: {
             env: {},
-            files: [],
+            // Read as a member first starts; the configurator applies later changes with SET PERSIST.
+            files: [{ name: SETTINGS_CNF, content: renderSettingsCnf(onlineSettings(s, names, ctx.memberHost)), mode: "0644", secret: false, appliedOnline: true }],
             ports: [
-                { name: "mysql", port: s.port, allow: ["members", "haproxy", "clients"] },
+                { name: "mysql", port: s.port, allow: ["members", "haproxy", "clients", "configurator"] },
                 { name: "group", port: s.groupPort, allow: ["members"] },
                 { name: "api", port: s.agentPort, allow: ["members", "haproxy"] },
             ],

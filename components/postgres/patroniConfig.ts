@@ -27,6 +27,7 @@ export interface MemberContext {
 /** File names in CONFIG_DIR, and the server's own directories. */
 export const PATRONI_FILES = {
     config: "patroni.yml",
+    bootstrapConfig: "bootstrap.yml",
     postBootstrap: "post-bootstrap.sh",
     bootstrapSql: "bootstrap.sql",
     schemaSql: "schema.sql",
@@ -46,8 +47,9 @@ export function clusterParameters(s: ResolvedPostgresSettings): Record<string, s
     return {
         wal_level: "replica",
         max_connections: 200,
-        max_wal_senders: 10 + s.members,
-        max_replication_slots: 10 + s.members,
+        // Enough for the largest cluster plus spares, so scaling never changes a restart-only parameter.
+        max_wal_senders: 20,
+        max_replication_slots: 20,
         wal_keep_size: "256MB",
         // pg_rewind needs hint bits in WAL (checksums are on too, from initdb).
         wal_log_hints: "on",
@@ -68,9 +70,32 @@ export function pgHba(s: ResolvedPostgresSettings, clusterRanges: readonly strin
     ];
 }
 
-/** The Patroni configuration of one member, as YAML. Pure. */
-export function renderPatroniConfig(s: ResolvedPostgresSettings, ctx: MemberContext, passwords: PostgresPasswords): string {
+/**
+ * Patroni's dynamic configuration, which lives in the DCS and applies to every member: timing, synchronous
+ * replication, failover limits and PostgreSQL's parameters. Written once at bootstrap, changed online after.
+ */
+export function dynamicConfig(s: ResolvedPostgresSettings) {
     const t = s.timing;
+    return {
+        ttl: t.ttl,
+        loop_wait: t.loopWait,
+        retry_timeout: t.retryTimeout,
+        maximum_lag_on_failover: s.maximumLagOnFailover,
+        synchronous_mode: s.synchronousMode !== "off",
+        synchronous_mode_strict: s.synchronousMode === "strict",
+        synchronous_node_count: s.synchronousStandbys,
+        failsafe_mode: s.failsafeMode,
+        postgresql: { use_pg_rewind: s.usePgRewind, use_slots: s.useSlots, parameters: clusterParameters(s) },
+    };
+}
+
+/** bootstrap.yml: the dynamic configuration the first member writes into a new cluster's DCS. */
+export function renderBootstrapConfig(s: ResolvedPostgresSettings): string {
+    return stringify({ bootstrap: { dcs: dynamicConfig(s) } }, { lineWidth: 0 });
+}
+
+/** The Patroni configuration of one member, as YAML: everything but the dynamic configuration. Pure. */
+export function renderPatroniConfig(s: ResolvedPostgresSettings, ctx: MemberContext, passwords: PostgresPasswords): string {
     const config = {
         scope: ctx.scope,
         namespace: "/hadb/",
@@ -83,22 +108,8 @@ export function renderPatroniConfig(s: ResolvedPostgresSettings, ctx: MemberCont
         },
         ctl: { authentication: { username: "patroni", password: passwords.restApi } },
         etcd3: { hosts: [...ctx.dcsHosts] },
+        // bootstrap.dcs lives in its own file (renderBootstrapConfig): Patroni merges every .yml in CONFIG_DIR.
         bootstrap: {
-            dcs: {
-                ttl: t.ttl,
-                loop_wait: t.loopWait,
-                retry_timeout: t.retryTimeout,
-                maximum_lag_on_failover: s.maximumLagOnFailover,
-                synchronous_mode: s.synchronousMode !== "off",
-                synchronous_mode_strict: s.synchronousMode === "strict",
-                synchronous_node_count: s.synchronousStandbys,
-                failsafe_mode: s.failsafeMode,
-                postgresql: {
-                    use_pg_rewind: s.usePgRewind,
-                    use_slots: s.useSlots,
-                    parameters: clusterParameters(s),
-                },
-            },
             initdb: [{ encoding: "UTF8" }, { locale: "C.UTF-8" }, "data-checksums"],
             post_bootstrap: inConfigDir(PATRONI_FILES.postBootstrap),
         },
@@ -162,4 +173,23 @@ export function renderPostBootstrapScript(s: ResolvedPostgresSettings): string {
         "fi",
         "",
     ].join("\n");
+}
+
+/**
+ * What the cluster's configurator (images/postgres/hadb-pg-configurator) keeps true: the dynamic configuration
+ * and the application role's password. Holds passwords: only ever inside a secret.
+ */
+export function renderConfiguratorDeclaration(s: ResolvedPostgresSettings, memberHosts: readonly string[], passwords: PostgresPasswords, statusPort: number): string {
+    return JSON.stringify(
+        {
+            members: memberHosts.map((h) => `http://${h}:${s.apiPort}`),
+            restApi: { username: "patroni", password: passwords.restApi },
+            dynamic: dynamicConfig(s),
+            sql: { superuser: s.superuser, superuserPassword: passwords.superuser },
+            app: { user: s.appUser, password: passwords.app, database: s.databaseName },
+            port: statusPort,
+        },
+        null,
+        2,
+    );
 }

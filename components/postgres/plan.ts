@@ -4,6 +4,7 @@ import {
     PATRONI_FILES,
     POSTGRES_PATHS,
     PostgresPasswords,
+    renderBootstrapConfig,
     renderBootstrapSql,
     renderPatroniConfig,
     renderPostBootstrapScript,
@@ -27,6 +28,8 @@ export function planPostgresCluster(name: string, settings: PostgresSettings, ct
     const passwords = pulumi.output(ctx.passwords);
     const ranges = pulumi.output(ctx.clusterRanges);
     const shared: FilePlan[] = [
+        // Read when the cluster is created; the configurator applies later changes through Patroni's REST API.
+        { name: PATRONI_FILES.bootstrapConfig, content: renderBootstrapConfig(s), mode: "0600", secret: false, appliedOnline: true },
         { name: PATRONI_FILES.postBootstrap, content: renderPostBootstrapScript(s), mode: "0700", secret: false },
         { name: PATRONI_FILES.bootstrapSql, content: passwords.apply((p) => renderBootstrapSql(s, p)), mode: "0600", secret: true },
     ];
@@ -39,8 +42,8 @@ export function planPostgresCluster(name: string, settings: PostgresSettings, ct
             env: {},
             files: shared,
             ports: [
-                { name: "postgres", port: s.port, allow: ["members", "haproxy", "clients"] },
-                { name: "api", port: s.apiPort, allow: ["members", "haproxy"] },
+                { name: "postgres", port: s.port, allow: ["members", "haproxy", "clients", "configurator"] },
+                { name: "api", port: s.apiPort, allow: ["members", "haproxy", "configurator"] },
             ],
             volumes: [{ name: "data", mountPath: POSTGRES_PATHS.dataDir, sizeGiB: s.storageGiB }],
             checks: {

@@ -6,7 +6,8 @@ import { secretUrl } from "../core/urls";
 import { EtcdCluster } from "../etcd/etcdCluster";
 import { EtcdSettings } from "../etcd/plan";
 import { secretPasswords } from "../secrets/passwords";
-import { PostgresPasswords, resolvePostgresSettings } from "./patroniConfig";
+import { CONFIGURATOR_STATUS_PORT, planConfigurator } from "../core/configurator";
+import { PostgresPasswords, renderConfiguratorDeclaration, resolvePostgresSettings } from "./patroniConfig";
 import { planPostgresCluster } from "./plan";
 import { validatePostgresSettings, PostgresSettings } from "./settings";
 
@@ -69,6 +70,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             validatePostgresSettings(name, args);
             if (!args.etcdHosts) EtcdCluster.plan(`${name}-etcd`, etcdArgs);
             args.target.checkPlan(planWith([], NO_PASSWORDS), `PostgresCluster "${name}"`);
+            args.target.checkPlan(planConfigurator(name, "postgres", "hadb-pg-configurator", ""), `PostgresCluster "${name}"`);
         });
         const s = resolvePostgresSettings(args);
         this.etcd = args.etcdHosts ? undefined : new EtcdCluster(`${name}-etcd`, etcdArgs, { parent: this });
@@ -76,6 +78,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const plan = planWith(args.etcdHosts ?? this.etcd!.hosts, pulumi.output(passwords));
         // Patroni cannot start without its DCS, so etcd comes first.
         const deployed = args.target.deploy(this, plan, this.etcd ? [this.etcd] : []);
+        // After the members: keeps the running cluster equal to these settings when they change.
+        const declaration = pulumi
+            .output(passwords)
+            .apply((p) => renderConfiguratorDeclaration(s, deployed.members.map((m) => m.host), p, CONFIGURATOR_STATUS_PORT));
+        args.target.deploy(this, planConfigurator(name, "postgres", "hadb-pg-configurator", pulumi.secret(declaration)), [...deployed.resources]);
 
         this.backends = clusterBackends("postgres", false, deployed.members, "postgres", "api");
         this.memberNames = pulumi.all(deployed.members.map((m) => m.resourceName));

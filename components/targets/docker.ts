@@ -160,9 +160,11 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     deploy(owner: pulumi.ComponentResource, plan: ServicePlan, dependsOn: pulumi.Resource[] = []): DeployedService {
         const image = this.image(plan.image);
         let previous: docker.Container | undefined;
+        const containers: docker.Container[] = [];
         const members = plan.members.map((member): DeployedMember => {
             // One member at a time: each waits for the previous one to be created and ready.
             previous = this.container(owner, plan, member, image, previous ? [previous] : dependsOn);
+            containers.push(previous);
             return {
                 name: member.name,
                 resourceName: previous.name,
@@ -180,7 +182,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 }),
             ]),
         );
-        return { members, endpoints };
+        return { members, endpoints, resources: containers };
     }
 
     private container(owner: pulumi.ComponentResource, plan: ServicePlan, member: MemberPlan, image: docker.Image, dependsOn: pulumi.Resource[]): docker.Container {
@@ -197,6 +199,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         });
         const readiness = t.checks.readiness;
         const startup = t.checks.startup;
+        const files = memberFiles(plan, member);
         return new docker.Container(
             member.name,
             {
@@ -204,8 +207,9 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 image: image.repoDigest,
                 hostname: member.name,
                 envs: Object.entries(t.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`),
+                entrypoints: t.entrypoint ? [...t.entrypoint] : undefined,
                 command: t.args ? [...t.args] : undefined,
-                uploads: memberFiles(plan, member).map((f) => ({ file: `${CONFIG_DIR}/${f.name}`, content: f.content, permissions: f.mode, owner: uid, group: uid })),
+                uploads: files.map((f) => ({ file: `${CONFIG_DIR}/${f.name}`, content: f.content, permissions: f.mode, owner: uid, group: uid })),
                 ports: Object.entries(member.hostPorts ?? {}).map(([name, hostPort]) => ({
                     internal: t.ports.find((p) => p.name === name)!.port,
                     external: hostPort,
@@ -231,8 +235,16 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 waitTimeout: 600,
                 labels: this.labels({ "hadb.component": plan.component, "hadb.cluster": plan.name, "hadb.member": member.name }),
             },
-            // A fixed name cannot exist twice: the old container goes before the new one is created.
-            { ...this.childOptions(owner), dependsOn: [image, ...dependsOn], deleteBeforeReplace: true },
+            {
+                ...this.childOptions(owner),
+                dependsOn: [image, ...dependsOn],
+                // A fixed name cannot exist twice: the old container goes before the new one is created.
+                deleteBeforeReplace: true,
+                // The provider stores a changed health check without applying it; a new container does.
+                replaceOnChanges: ["healthcheck"],
+                // Files the servers take online: a change reaches them through the configurator, not a new container.
+                ignoreChanges: files.flatMap((f, i) => (f.appliedOnline ? [`uploads[${i}].content`] : [])),
+            },
         );
     }
 

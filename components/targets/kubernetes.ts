@@ -9,7 +9,9 @@ import { DockerBaseImages } from "./docker";
 import {
     endpointServiceName,
     endpointServiceSpec,
+    FILE_GROUPS,
     fileData,
+    fileObjectName,
     headlessServiceSpec,
     KubernetesPlacement,
     memberDnsName,
@@ -187,21 +189,25 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
             provider: this.provider,
             dependsOn: [...(this.namespaceResource ? [this.namespaceResource] : []), ...dependsOn, ...extra],
         });
-        // Auto-named: a change of content creates a new object under a new name, so the Pod template changes and the
-        // StatefulSet rolls its Pods one at a time.
         const metadata = { namespace: this.namespace, labels };
-        const configData = fileData(placement, plan, false);
-        const secretData = fileData(placement, plan, true);
-        const configMap = Object.keys(configData).length ? new k8s.core.v1.ConfigMap(`${plan.name}-files`, { metadata, data: configData }, options()) : undefined;
-        const secret = Object.keys(secretData).length
-            ? new k8s.core.v1.Secret(`${plan.name}-secret-files`, { metadata, type: "Opaque", stringData: secretData }, options())
-            : undefined;
+        // Auto-named unless online: new content creates a new object under a new name, so the Pod template changes
+        // and the StatefulSet rolls its Pods one at a time. Online files keep their object's name: no roll.
+        const fileObjects = FILE_GROUPS.map((g) => {
+            const data = fileData(placement, plan, g);
+            if (!Object.keys(data).length) return undefined;
+            const resourceName = `${plan.name}-${g.online ? "online-" : ""}${g.secret ? "secret-files" : "files"}`;
+            const meta = { ...metadata, name: fileObjectName(placement, plan, g) };
+            const object = g.secret
+                ? new k8s.core.v1.Secret(resourceName, { metadata: meta, type: "Opaque", stringData: data }, options())
+                : new k8s.core.v1.ConfigMap(resourceName, { metadata: meta, data }, options());
+            return object.metadata.name;
+        });
         const headless = new k8s.core.v1.Service(`${plan.name}-members`, { metadata: { ...metadata, name }, spec: headlessServiceSpec(placement, plan) }, options());
         const statefulSet = new k8s.apps.v1.StatefulSet(
             plan.name,
             {
                 metadata: { ...metadata, name },
-                spec: statefulSetSpec(placement, plan, { configMap: configMap?.metadata.name, secret: secret?.metadata.name }),
+                spec: statefulSetSpec(placement, plan, fileObjects),
             },
             options([headless]),
         );
@@ -234,6 +240,6 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
                 published: {},
             }),
         );
-        return { members, endpoints };
+        return { members, endpoints, resources: [statefulSet] };
     }
 }

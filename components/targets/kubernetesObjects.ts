@@ -91,18 +91,40 @@ function fileKey(owner: string, file: FilePlan): string {
     return `${owner}.${file.name}`;
 }
 
-/** The plan's files split by secrecy, keyed for the projected volume. */
-export function fileData(p: KubernetesPlacement, plan: ServicePlan, secret: boolean): Record<string, pulumi.Input<string>> {
+/**
+ * The four objects a plan's files go into: ConfigMap or Secret by secrecy; and, for files the servers take
+ * online, separate objects with fixed names, so a change updates them without changing the Pod template
+ * (the others are auto-named: new content gets a new name, the template changes and the Pods roll).
+ */
+export interface FileGroup {
+    readonly secret: boolean;
+    readonly online: boolean;
+}
+export const FILE_GROUPS: readonly FileGroup[] = [
+    { secret: false, online: false },
+    { secret: true, online: false },
+    { secret: false, online: true },
+    { secret: true, online: true },
+];
+
+const inGroup = (g: FileGroup) => (f: FilePlan) => f.secret === g.secret && (f.appliedOnline ?? false) === g.online;
+
+/** The fixed name of an online group's object; undefined for the auto-named ones. */
+export function fileObjectName(p: KubernetesPlacement, plan: ServicePlan, g: FileGroup): string | undefined {
+    return g.online ? `${serviceName(p, plan.name)}-online${g.secret ? "-secret" : ""}` : undefined;
+}
+
+/** One group's files, keyed for the projected volume. */
+export function fileData(p: KubernetesPlacement, plan: ServicePlan, g: FileGroup): Record<string, pulumi.Input<string>> {
     const data: Record<string, pulumi.Input<string>> = {};
-    for (const f of plan.template.files) if (f.secret === secret) data[fileKey(SHARED_DIR, f)] = f.content;
-    for (const m of plan.members) for (const f of m.files) if (f.secret === secret) data[fileKey(podName(p, m.name), f)] = f.content;
+    for (const f of plan.template.files.filter(inGroup(g))) data[fileKey(SHARED_DIR, f)] = f.content;
+    for (const m of plan.members) for (const f of m.files.filter(inGroup(g))) data[fileKey(podName(p, m.name), f)] = f.content;
     return data;
 }
 
 /** Items of the projected volume: each key at `<owner>/<file>`, readable by the Pod's group (fsGroup). */
-function projectedItems(p: KubernetesPlacement, plan: ServicePlan, secret: boolean) {
-    const items = (owner: string, files: readonly FilePlan[]) =>
-        files.filter((f) => f.secret === secret).map((f) => ({ key: fileKey(owner, f), path: `${owner}/${f.name}`, mode: 0o440 }));
+function projectedItems(p: KubernetesPlacement, plan: ServicePlan, g: FileGroup) {
+    const items = (owner: string, files: readonly FilePlan[]) => files.filter(inGroup(g)).map((f) => ({ key: fileKey(owner, f), path: `${owner}/${f.name}`, mode: 0o440 }));
     return [...items(SHARED_DIR, plan.template.files), ...plan.members.flatMap((m) => items(podName(p, m.name), m.files))];
 }
 
@@ -129,23 +151,21 @@ const RESTRICTED_CONTAINER = {
     seccompProfile: { type: "RuntimeDefault" },
 };
 
-export interface FileObjectNames {
-    readonly configMap?: pulumi.Input<string>;
-    readonly secret?: pulumi.Input<string>;
-}
+/** The names of the objects holding each file group, in FILE_GROUPS order (undefined: the group is empty). */
+export type FileObjectNames = readonly (pulumi.Input<string> | undefined)[];
 
-/** The StatefulSet of a plan, with the names of its ConfigMap and Secret (undefined when the plan has no such files). */
+/** The StatefulSet of a plan, given the names of the objects its files are in. */
 export function statefulSetSpec(p: KubernetesPlacement, plan: ServicePlan, files: FileObjectNames) {
     const t = plan.template;
     const uid = IMAGES[plan.image].uid;
     const selector = selectorLabels(p, plan);
     const name = serviceName(p, plan.name);
-    const configItems = projectedItems(p, plan, false);
-    const secretItems = projectedItems(p, plan, true);
-    const sources = [
-        ...(files.configMap && configItems.length ? [{ configMap: { name: files.configMap, items: configItems } }] : []),
-        ...(files.secret && secretItems.length ? [{ secret: { name: files.secret, items: secretItems } }] : []),
-    ];
+    const sources = FILE_GROUPS.flatMap((g, i) => {
+        const items = projectedItems(p, plan, g);
+        const name = files[i];
+        if (!name || !items.length) return [];
+        return [g.secret ? { secret: { name, items } } : { configMap: { name, items } }];
+    });
     const hasFiles = sources.length > 0;
     const hostTerm = { labelSelector: { matchLabels: selector }, topologyKey: "kubernetes.io/hostname" };
     const spread = plan.spread.hosts === "required" && p.requireHostSpread;
@@ -198,6 +218,7 @@ export function statefulSetSpec(p: KubernetesPlacement, plan: ServicePlan, files
                     {
                         name: plan.component,
                         image: p.image,
+                        command: t.entrypoint ? [...t.entrypoint] : undefined,
                         args: t.args ? [...t.args] : undefined,
                         env: Object.entries(t.env).map(([k, v]) => ({ name: k, value: v })),
                         ports: t.ports.map((port) => ({ name: port.name, containerPort: port.port, protocol: "TCP" })),
@@ -267,7 +288,8 @@ function peerFor(p: KubernetesPlacement, plan: ServicePlan, source: PortAccess) 
 /** Ingress to the service's Pods: each port only from the sources the plan allows; everything else is refused. */
 export function networkPolicySpec(p: KubernetesPlacement, plan: ServicePlan) {
     const bySources = new Map<string, { sources: readonly PortAccess[]; ports: number[] }>();
-    for (const port of plan.template.ports) {
+    // A port nobody may reach gets no rule (an empty `from` would admit everyone); the kubelet's probes still pass.
+    for (const port of plan.template.ports.filter((p) => p.allow.length > 0)) {
         const key = [...port.allow].sort().join(",");
         const rule = bySources.get(key) ?? { sources: port.allow, ports: [] };
         rule.ports.push(port.port);

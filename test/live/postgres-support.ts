@@ -41,7 +41,7 @@ export function healthyCluster(members: PatroniMember[], size: number, syncStand
  * Asynchronous, so a writer measuring unavailability keeps running while patronictl waits.
  */
 export async function switchover(container: string, leader: string, candidate: string): Promise<void> {
-    await dockerExec(container, ["patronictl", "-c", "/etc/patroni/patroni.yml", "switchover", "--leader", leader, "--candidate", candidate, "--force"], 30_000);
+    await dockerExec(container, ["patronictl", "-c", "/etc/hadb", "switchover", "--leader", leader, "--candidate", candidate, "--force"], 30_000);
 }
 
 /** SQL on one member, as postgres over its local socket. */

@@ -3,8 +3,9 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderHaproxyConfig } from "../../components/haproxy/config";
 import { frontendModel } from "../../components/haproxy/plan";
-import { renderMyCnf, resolveMySqlSettings } from "../../components/mysql/memberConfig";
-import { renderPatroniConfig, resolvePostgresSettings } from "../../components/postgres/patroniConfig";
+import { onlineSettings, renderMyCnf, renderSettingsCnf, resolveMySqlSettings } from "../../components/mysql/memberConfig";
+import { renderBootstrapConfig, renderPatroniConfig, resolvePostgresSettings } from "../../components/postgres/patroniConfig";
+import { manifests } from "../k8s/manifests";
 import { runStack } from "../harness/mockRun";
 import { LOCAL_IMAGE_CONFIG } from "../harness";
 import { liveEngine } from "./support";
@@ -13,55 +14,80 @@ import { liveEngine } from "./support";
 // and on variants of the renderers' settings.
 const live = liveEngine();
 
-/** Runs a validator on `content` in a throwaway container. `hosts` resolve as they would on the cluster network. */
-function validateInImage(image: string, file: string, command: string, content: string, hosts: string[] = []): { ok: boolean; output: string } {
-    const script = `cat > ${file} && { ${command}; }`;
+type Files = Record<string, string>;
+
+/** Runs a validator in a throwaway container with `files` in place. `hosts` resolve as they would on the cluster network. */
+function validateInImage(image: string, files: Files, command: string, hosts: string[] = []): { ok: boolean; output: string } {
+    const place = Object.entries(files).map(([path, content]) => `echo ${Buffer.from(content).toString("base64")} | base64 -d > ${path}`);
+    const script = [...place, command].join(" && ");
     const addHosts = [...new Set(hosts)].flatMap((h) => ["--add-host", `${h}:127.0.0.1`]);
-    const args = ["run", "--rm", "-i", "--network", "none", ...addHosts, "--entrypoint", "sh", image, "-c", script];
-    const r = spawnSync("docker", args, { input: content, encoding: "utf8", timeout: 60_000 });
+    const args = ["run", "--rm", "--network", "none", ...addHosts, "--entrypoint", "sh", image, "-c", script];
+    const r = spawnSync("docker", args, { encoding: "utf8", timeout: 60_000 });
     return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
 
-const haproxyCheck = (cfg: string) => validateInImage("hadb/haproxy:local", "/tmp/haproxy.cfg", "haproxy -c -f /tmp/haproxy.cfg", cfg);
+const haproxyCheck = (cfg: string) => validateInImage("hadb/haproxy:local", { "/etc/hadb/haproxy.cfg": cfg }, "haproxy -c -f /etc/hadb/haproxy.cfg");
 /**
- * Patroni's validator resolves and connects to the DCS hosts, which exist only on the cluster's own network:
- * they are pointed at a TCP listener inside the validator's container, everything else is validated as is.
+ * Patroni's validator reads every .yml in /etc/hadb as Patroni does, and resolves and connects to the DCS hosts,
+ * which exist only on the cluster's own network: they are pointed at a TCP listener inside the validator's
+ * container, everything else is validated as is.
  */
-function patroniCheck(yml: string) {
-    const config = parse(yml);
-    const dcs: [string, string][] = (config.etcd3?.hosts ?? []).map((h: string) => h.split(":") as [string, string]);
+function patroniCheck(ymls: Files) {
+    const dcs: [string, string][] = Object.values(ymls).flatMap((y) => (parse(y).etcd3?.hosts ?? []).map((h: string) => h.split(":") as [string, string]));
     const listeners = [...new Set(dcs.map(([, port]) => port))]
-        .map((port) => `python3 -m http.server --bind 127.0.0.1 ${Number(port)} >/dev/null 2>&1 &`)
-        .join(" ");
-    const command = `${listeners} sleep 1; patroni --validate-config /tmp/patroni.yml`;
-    return validateInImage("hadb/postgres:local", "/tmp/patroni.yml", command, yml, dcs.map(([host]) => host));
+        .map((port) => `{ python3 -m http.server --bind 127.0.0.1 ${Number(port)} >/dev/null 2>&1 & }`)
+        .join(" && ");
+    const command = `${listeners || "true"} && sleep 1 && patroni --validate-config /etc/hadb`;
+    return validateInImage("hadb/postgres:local", ymls, command, dcs.map(([host]) => host));
 }
 
-/** mysqld checks every option, Group Replication's included once its plugin is loaded from the file. */
-const mysqldCheck = (cnf: string) => validateInImage("hadb/mysql:local", "/tmp/my.cnf", "mysqld --defaults-file=/tmp/my.cnf --validate-config", cnf);
+/** mysqld checks every option, Group Replication's included once its plugin is loaded, and settings.cnf through !include. */
+const mysqldCheck = (cnf: string, settings: string) =>
+    validateInImage("hadb/mysql:local", { "/etc/hadb/my.cnf": cnf, "/etc/hadb/settings.cnf": settings }, "mysqld --defaults-file=/etc/hadb/my.cnf --validate-config");
+
+/** Each member's files as it would find them in /etc/hadb, by member. */
+async function memberFiles(stack: string): Promise<Record<string, Files>> {
+    const { resources } = await runStack(stack, { config: LOCAL_IMAGE_CONFIG });
+    const byMember: Record<string, Files> = {};
+    for (const c of resources.filter((r) => r.type === "docker:index/container:Container")) {
+        byMember[c.inputs.name] = Object.fromEntries((c.inputs.uploads ?? []).map((u: any) => [u.file, u.content]));
+    }
+    // On Kubernetes a Pod copies the shared files and its own (`<pod>.<file>`) from the ConfigMaps and Secrets.
+    const maps = manifests(resources).filter((m) => m.kind === "ConfigMap" || m.kind === "Secret");
+    for (const sts of manifests(resources).filter((m) => m.kind === "StatefulSet")) {
+        const keys = Object.assign({}, ...maps.filter((m) => m.metadata.labels?.["hadb.io/cluster"] === sts.metadata.name).map((m) => ({ ...m.data, ...m.stringData })));
+        for (let i = 0; i < sts.spec.replicas; i++) {
+            const pod = `${sts.metadata.name}-${i}`;
+            const files: Files = {};
+            for (const [key, content] of Object.entries<string>(keys)) {
+                const [owner, ...rest] = key.split(".");
+                if (owner === "shared" || owner === pod) files[`/etc/hadb/${rest.join(".")}`] = content;
+            }
+            byMember[`k8s/${pod}`] = files;
+        }
+    }
+    return byMember;
+}
+
+function validateMember(member: string, files: Files): { ok: boolean; output: string } | undefined {
+    if (files["/etc/hadb/haproxy.cfg"]) return haproxyCheck(files["/etc/hadb/haproxy.cfg"]);
+    if (files["/etc/hadb/patroni.yml"]) return patroniCheck(Object.fromEntries(Object.entries(files).filter(([p]) => p.endsWith(".yml"))));
+    if (files["/etc/hadb/my.cnf"]) return mysqldCheck(files["/etc/hadb/my.cnf"], files["/etc/hadb/settings.cnf"] ?? "");
+    return undefined;
+}
 
 describe.skipIf(!live)("rendered configuration passes the servers' own validators", () => {
-    it("every haproxy.cfg, patroni.yml and my.cnf of the dev stack", async () => {
-        const { resources } = await runStack("dev", { config: LOCAL_IMAGE_CONFIG });
-        const uploads = resources.filter((r) => r.type === "docker:index/container:Container").flatMap((c) => (c.inputs.uploads ?? []).map((u: any) => ({ container: c.inputs.name, ...u })));
-        const haproxy = uploads.filter((u) => u.file.endsWith("haproxy.cfg"));
-        const patroni = uploads.filter((u) => u.file.endsWith("patroni.yml"));
-        const mycnf = uploads.filter((u) => u.file.endsWith("my.cnf"));
-        expect(haproxy).toHaveLength(2);
-        expect(patroni).toHaveLength(3);
-        expect(mycnf).toHaveLength(3);
-        for (const u of mycnf) {
-            const r = mysqldCheck(u.content);
-            expect(r.ok, `${u.container}: ${r.output}`).toBe(true);
+    it.each(["dev", "k8s"])("every haproxy.cfg, Patroni configuration and my.cnf of the %s stack", async (stack) => {
+        const members = await memberFiles(stack);
+        const checked: string[] = [];
+        for (const [member, files] of Object.entries(members)) {
+            const r = validateMember(member, files);
+            if (!r) continue;
+            checked.push(member);
+            expect(r.ok, `${member}: ${r.output}`).toBe(true);
         }
-        for (const u of haproxy) {
-            const r = haproxyCheck(u.content);
-            expect(r.ok, `${u.container}: ${r.output}`).toBe(true);
-        }
-        for (const u of patroni) {
-            const r = patroniCheck(u.content);
-            expect(r.ok, `${u.container}: ${r.output}`).toBe(true);
-        }
+        // Both proxies, three PostgreSQL and three MySQL members (two proxy instances each on Kubernetes).
+        expect(checked.length, checked.join(", ")).toBe(stack === "dev" ? 8 : 10);
     });
 
     it("variants: strict synchronous mode, custom timing, tags, pass-through parameters, two proxy instances, multi-primary MySQL", () => {
@@ -82,7 +108,7 @@ describe.skipIf(!live)("rendered configuration passes the servers' own validator
             usePgRewind: false,
             parameters: { shared_buffers: "256MB", log_min_duration_statement: "500" },
         });
-        const patroni = patroniCheck(renderPatroniConfig(settings, ctx, pw));
+        const patroni = patroniCheck({ "/etc/hadb/patroni.yml": renderPatroniConfig(settings, ctx, pw), "/etc/hadb/bootstrap.yml": renderBootstrapConfig(settings) });
         expect(patroni.ok, patroni.output).toBe(true);
         const servers = [0, 1, 2, 3, 4].map((i) => ({ name: `orders-${i}`, host: `orders-${i}.orders.shop.svc.cluster.local`, port: 6432, checkPort: 8009 }));
         const backends = { engine: "postgres" as const, multiWriter: false, servers };
@@ -102,7 +128,7 @@ describe.skipIf(!live)("rendered configuration passes the servers' own validator
             { members: 5, mode: "multi-primary", consistency: "BEFORE_AND_AFTER", timingProfile: "production", serverSettings: { innodb_buffer_pool_size: "64M", max_connections: "300" } },
             "0b1f5c2e-1111-5222-8333-444455556666",
         );
-        const my = mysqldCheck(renderMyCnf(multi, mysqlCtx));
+        const my = mysqldCheck(renderMyCnf(multi, mysqlCtx), renderSettingsCnf(onlineSettings(multi, mysqlCtx.members, mysqlCtx.memberHost)));
         expect(my.ok, my.output).toBe(true);
         const mysqlServers = mysqlCtx.members.map((m) => ({ name: m, host: mysqlCtx.memberHost(m), port: 3306, checkPort: 8008 }));
         const mysqlProxy = haproxyCheck(renderHaproxyConfig(frontendModel({ backends: { engine: "mysql", multiWriter: true, servers: mysqlServers } }, { nameservers: ["127.0.0.11:53"] })));
@@ -111,9 +137,11 @@ describe.skipIf(!live)("rendered configuration passes the servers' own validator
 
     it("the validators do reject a broken configuration", () => {
         expect(haproxyCheck("frontend x\n    bind :5000\n    default_backend missing\n").ok).toBe(false);
-        expect(patroniCheck("scope: x\nname: y\nrestapi: {listen: 'nonsense'}\n").ok).toBe(false);
-        expect(mysqldCheck("[mysqld]\nno_such_option = 1\n").ok).toBe(false);
-        // Group Replication's options are checked too once its plugin is in plugin_load_add, loose- or not.
-        expect(mysqldCheck("[mysqld]\nplugin_load_add = group_replication.so\nloose-group_replication_consistency = BAD\n").ok).toBe(false);
+        expect(patroniCheck({ "/etc/hadb/patroni.yml": "scope: x\nname: y\nrestapi: {listen: 'nonsense'}\n" }).ok).toBe(false);
+        expect(mysqldCheck("[mysqld]\nno_such_option = 1\n", "").ok).toBe(false);
+        // Group Replication's options are checked too once its plugin is in plugin_load_add, loose- or not, and
+        // settings.cnf through the include.
+        expect(mysqldCheck("[mysqld]\nplugin_load_add = group_replication.so\nloose-group_replication_consistency = BAD\n", "").ok).toBe(false);
+        expect(mysqldCheck("[mysqld]\nplugin_load_add = group_replication.so\n!include /etc/hadb/settings.cnf\n", "[mysqld]\nloose-group_replication_consistency = BAD\n").ok).toBe(false);
     });
 });

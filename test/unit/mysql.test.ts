@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DockerTarget, MySqlCluster, MySqlClusterArgs } from "../../components";
 import { renderHaproxyConfig } from "../../components/haproxy/config";
 import { frontendModel } from "../../components/haproxy/plan";
-import { renderMemberJson, renderMyCnf, resolveMySqlSettings } from "../../components/mysql/memberConfig";
+import { onlineSettings, renderConfiguratorDeclaration, renderMemberJson, renderMyCnf, renderSettingsCnf, resolveMySqlSettings } from "../../components/mysql/memberConfig";
 import { defaultGroupName } from "../../components/mysql/settings";
 import { byType, declare, expectRefused } from "./helpers";
 
@@ -24,8 +24,15 @@ function mysqlCluster(args: Partial<MySqlClusterArgs>, name = "mysql") {
 }
 
 describe("MySQL member configuration", () => {
+    /** my.cnf with the settings.cnf it includes, as mysqld reads them. */
+    const memberCnf = (settings: Parameters<typeof resolveMySqlSettings>[0]) => {
+        const s = resolveMySqlSettings(settings, group);
+        return renderMyCnf(s, ctx) + renderSettingsCnf(onlineSettings(s, ctx.members, ctx.memberHost));
+    };
+
     it("renders a single-primary member with its identity, the group and the failure handling", () => {
-        const c = cnf(renderMyCnf(resolveMySqlSettings({ timingProfile: "dev" }, group), ctx));
+        expect(renderMyCnf(resolveMySqlSettings({}, group), ctx)).toContain("!include /etc/hadb/settings.cnf");
+        const c = cnf(memberCnf({ timingProfile: "dev" }));
         expect(c).toMatchObject({
             server_id: "2",
             report_host: "mysql-1.net",
@@ -46,13 +53,13 @@ describe("MySQL member configuration", () => {
         });
         expect(renderMyCnf(resolveMySqlSettings({}, group), ctx)).toContain("plugin_load_add = mysql_clone.so");
         // Explicit values replace the profile's one by one.
-        const custom = cnf(renderMyCnf(resolveMySqlSettings({ timingProfile: "dev", timing: { memberExpelTimeout: 3 } }, group), ctx));
+        const custom = cnf(memberCnf({ timingProfile: "dev", timing: { memberExpelTimeout: 3 } }));
         expect(custom["loose-group_replication_member_expel_timeout"]).toBe("3");
         expect(custom["loose-group_replication_unreachable_majority_timeout"]).toBe("5");
     });
 
     it("switches both mode settings for multi-primary and passes server settings through", () => {
-        const c = cnf(renderMyCnf(resolveMySqlSettings({ mode: "multi-primary", serverSettings: { innodb_buffer_pool_size: "256M" } }, group), ctx));
+        const c = cnf(memberCnf({ mode: "multi-primary", serverSettings: { innodb_buffer_pool_size: "256M" } }));
         expect(c["loose-group_replication_single_primary_mode"]).toBe("OFF");
         expect(c["loose-group_replication_enforce_update_everywhere_checks"]).toBe("ON");
         expect(c.innodb_buffer_pool_size).toBe("256M");
@@ -78,6 +85,29 @@ describe("MySQL member configuration", () => {
         expect(json.bootstrapSql).toContain("CREATE TABLE t");
     });
 
+    it("declares to the configurator every online setting, the members and the application account", () => {
+        const declaration = JSON.parse(
+            renderConfiguratorDeclaration(resolveMySqlSettings({ timingProfile: "dev", serverSettings: { max_connections: "500" } }, group), ctx, { admin: "a", replication: "r", monitor: "m", app: "p" }, 8090),
+        );
+        expect(declaration).toMatchObject({
+            members: ["mysql-0.net", "mysql-1.net", "mysql-2.net"],
+            port: 3306,
+            admin: { user: "admin", password: "a" },
+            app: { user: "app", password: "p", database: "app" },
+            clusterRanges: ctx.clusterRanges,
+            statusPort: 8090,
+        });
+        expect(declaration.settings).toEqual({
+            group_replication_group_seeds: "mysql-0.net:33061,mysql-1.net:33061,mysql-2.net:33061",
+            group_replication_consistency: "BEFORE_ON_PRIMARY_FAILOVER",
+            group_replication_member_expel_timeout: 0,
+            group_replication_unreachable_majority_timeout: 5,
+            group_replication_autorejoin_tries: 0,
+            group_replication_exit_state_action: "ABORT_SERVER",
+            max_connections: "500",
+        });
+    });
+
     it("derives a stable, well-formed group name per stack and cluster", () => {
         expect(defaultGroupName("dev", "mysql")).toBe(defaultGroupName("dev", "mysql"));
         expect(defaultGroupName("dev", "mysql")).not.toBe(defaultGroupName("prod", "mysql"));
@@ -101,14 +131,22 @@ describe("MySqlCluster resources", () => {
     it("declares a container and a volume per member, four generated secrets, uploads as secrets", async () => {
         const { resources, error } = await declare(mysqlCluster({ passwords: { admin: "Adm1n-secret" } }));
         expect(error).toBeUndefined();
-        const containers = byType(resources, "docker:index/container:Container");
-        expect(containers.map((c) => c.inputs.name)).toEqual(["hadb-dev-mysql-0", "hadb-dev-mysql-1", "hadb-dev-mysql-2"]);
+        const all = byType(resources, "docker:index/container:Container");
+        expect(all.map((c) => c.inputs.name)).toEqual(["hadb-dev-mysql-0", "hadb-dev-mysql-1", "hadb-dev-mysql-2", "hadb-dev-mysql-config-0"]);
+        const configurator = all[3];
+        expect(configurator.inputs.entrypoints).toEqual(["hadb-mysql-configurator"]);
+        expect(configurator.secretInputs).toContain("uploads");
+        // It starts after every member and is ready only once the group matches the declaration.
+        expect(configurator.dependencies).toEqual(expect.arrayContaining(all.slice(0, 3).map((c) => c.urn)));
+        expect(configurator.inputs.healthcheck.tests.at(-1)).toBe("http://127.0.0.1:8090/ready");
+        const containers = all.slice(0, 3);
         expect(byType(resources, "random:index/randomPassword:RandomPassword")).toHaveLength(3);
         for (const c of containers) {
             expect(c.secretInputs).toContain("uploads");
             const plain = JSON.stringify(Object.fromEntries(Object.entries(c.inputs).filter(([k]) => !c.secretInputs.includes(k))));
             expect(plain).not.toContain("Adm1n-secret");
             expect(c.inputs.uploads.map((u: any) => [u.file, u.permissions])).toEqual([
+                ["/etc/hadb/settings.cnf", "0644"],
                 ["/etc/hadb/my.cnf", "0644"],
                 ["/etc/hadb/member.json", "0600"],
             ]);

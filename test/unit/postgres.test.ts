@@ -2,7 +2,16 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { DockerTarget, EtcdCluster, PostgresCluster, PostgresClusterArgs } from "../../components";
-import { pgHba, renderBootstrapSql, renderPatroniConfig, renderPostBootstrapScript, resolvePostgresSettings } from "../../components/postgres/patroniConfig";
+import {
+    dynamicConfig,
+    pgHba,
+    renderBootstrapConfig,
+    renderBootstrapSql,
+    renderConfiguratorDeclaration,
+    renderPatroniConfig,
+    renderPostBootstrapScript,
+    resolvePostgresSettings,
+} from "../../components/postgres/patroniConfig";
 import { recordMocks } from "../harness/mockRun";
 import { byType, declare, expectRefused } from "./helpers";
 
@@ -16,7 +25,10 @@ function pg(args: Partial<PostgresClusterArgs>, name = "pg") {
 
 describe("Patroni configuration", () => {
     it("renders a member's identity, DCS, timing and replication settings", () => {
-        const config = parse(renderPatroniConfig(resolvePostgresSettings({ timingProfile: "dev" }), ctx, passwords));
+        const settings = resolvePostgresSettings({ timingProfile: "dev" });
+        // Patroni merges every .yml in /etc/hadb: the member's own file and the shared bootstrap.yml.
+        const config = parse(renderPatroniConfig(settings, ctx, passwords));
+        config.bootstrap = { ...config.bootstrap, ...parse(renderBootstrapConfig(settings)).bootstrap };
         expect(config).toMatchObject({
             scope: "pg",
             name: "pg-1",
@@ -44,18 +56,31 @@ describe("Patroni configuration", () => {
     });
 
     it("maps synchronous modes, tags, custom timing and pass-through parameters", () => {
-        const strict = parse(
-            renderPatroniConfig(
-                resolvePostgresSettings({ synchronousMode: "strict", synchronousStandbys: 2, members: 5, timing: { ttl: 40, loopWait: 10, retryTimeout: 15 }, parameters: { work_mem: "64MB" } }),
-                { ...ctx, tags: { nofailover: true, noloadbalance: true } },
-                passwords,
-            ),
+        const settings = resolvePostgresSettings({ synchronousMode: "strict", synchronousStandbys: 2, members: 5, timing: { ttl: 40, loopWait: 10, retryTimeout: 15 }, parameters: { work_mem: "64MB" } });
+        const strict = dynamicConfig(settings);
+        expect(strict).toMatchObject({ synchronous_mode: true, synchronous_mode_strict: true, synchronous_node_count: 2, ttl: 40, loop_wait: 10, retry_timeout: 15 });
+        expect(strict.postgresql.parameters.work_mem).toBe("64MB");
+        // The member's own file carries no dynamic configuration: changing it must not replace members.
+        const member = parse(renderPatroniConfig(settings, { ...ctx, tags: { nofailover: true, noloadbalance: true } }, passwords));
+        expect(member.tags).toMatchObject({ nofailover: true, noloadbalance: true });
+        expect(member.bootstrap.dcs).toBeUndefined();
+        expect(parse(renderPatroniConfig(resolvePostgresSettings({ timingProfile: "patroni-defaults", parameters: { work_mem: "1GB" } }), ctx, passwords))).toEqual(
+            parse(renderPatroniConfig(resolvePostgresSettings({}), ctx, passwords)),
         );
-        expect(strict.bootstrap.dcs).toMatchObject({ synchronous_mode: true, synchronous_mode_strict: true, synchronous_node_count: 2, ttl: 40, loop_wait: 10, retry_timeout: 15 });
-        expect(strict.bootstrap.dcs.postgresql.parameters.work_mem).toBe("64MB");
-        expect(strict.tags).toMatchObject({ nofailover: true, noloadbalance: true });
-        const off = parse(renderPatroniConfig(resolvePostgresSettings({ synchronousMode: "off" }), ctx, passwords));
-        expect(off.bootstrap.dcs).toMatchObject({ synchronous_mode: false, synchronous_mode_strict: false });
+        expect(dynamicConfig(resolvePostgresSettings({ synchronousMode: "off" }))).toMatchObject({ synchronous_mode: false, synchronous_mode_strict: false });
+    });
+
+    it("declares to the configurator the dynamic configuration, every member's REST API and the application role", () => {
+        const settings = resolvePostgresSettings({ timingProfile: "dev", parameters: { work_mem: "8MB" } });
+        const declaration = JSON.parse(renderConfiguratorDeclaration(settings, ["pg-0.net", "pg-1.net"], passwords, 8090));
+        expect(declaration).toEqual({
+            members: ["http://pg-0.net:8008", "http://pg-1.net:8008"],
+            restApi: { username: "patroni", password: "api-pw" },
+            dynamic: dynamicConfig(settings),
+            sql: { superuser: "postgres", superuserPassword: "su-pw" },
+            app: { user: "app", password: "app'pw", database: "app" },
+            port: 8090,
+        });
     });
 
     it("limits pg_hba to the target's ranges and the member itself", () => {
@@ -89,8 +114,11 @@ describe("PostgresCluster resources", () => {
             "pg-restapi-password",
             "pg-superuser-password",
         ]);
-        const members = byType(resources, "docker:index/container:Container").filter((c) => c.parent === cluster.urn);
-        expect(members.map((m) => m.inputs.name)).toEqual(["hadb-dev-pg-0", "hadb-dev-pg-1", "hadb-dev-pg-2"]);
+        const containers = byType(resources, "docker:index/container:Container").filter((c) => c.parent === cluster.urn);
+        expect(containers.map((m) => m.inputs.name)).toEqual(["hadb-dev-pg-0", "hadb-dev-pg-1", "hadb-dev-pg-2", "hadb-dev-pg-config-0"]);
+        const members = containers.slice(0, 3);
+        expect(containers[3].dependencies).toEqual(expect.arrayContaining(members.map((m) => m.urn)));
+        expect(containers[3].inputs.entrypoints).toEqual(["hadb-pg-configurator"]);
         const etcdContainers = resources.filter((r) => r.parent === etcd.urn && r.type === "docker:index/container:Container");
         // The first member waits for etcd (depending on the component means depending on each of its containers);
         // each later one waits for the member before it, so changes roll one member at a time.
@@ -115,6 +143,7 @@ describe("PostgresCluster resources", () => {
         expect(config.postgresql.authentication.superuser.password).toBe("S3cret-super");
         // No schema given: no schema.sql (the provider refuses an empty upload).
         expect(member.inputs.uploads.map((u: any) => [u.file, u.permissions, u.owner])).toEqual([
+            ["/etc/hadb/bootstrap.yml", "0600", "999"],
             ["/etc/hadb/post-bootstrap.sh", "0700", "999"],
             ["/etc/hadb/bootstrap.sql", "0600", "999"],
             ["/etc/hadb/patroni.yml", "0600", "999"],

@@ -22,7 +22,7 @@ describe("dev stack program", () => {
         const target = byType(resources, "hadb:index:DockerTarget")[0];
 
         expect(containers.map((c) => c.inputs.name).sort()).toEqual(
-            ["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "mysql-proxy-0", "pg-0", "pg-1", "pg-2", "pg-proxy-0"].map((n) => `hadb-dev-${n}`),
+            ["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "mysql-config-0", "mysql-proxy-0", "pg-0", "pg-1", "pg-2", "pg-config-0", "pg-proxy-0"].map((n) => `hadb-dev-${n}`),
         );
         expect(volumes.map((v) => v.inputs.name).sort()).toEqual(
             ["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "pg-0", "pg-1", "pg-2"].map((n) => `hadb-dev-${n}-data`),
@@ -90,7 +90,7 @@ describe("dev stack program", () => {
     it("uses the dev timing profile, synchronous replication and the e-commerce schema from Pulumi.dev.yaml", async () => {
         const { resources } = await runStack("dev");
         const uploads = byType(resources, CONTAINER).find((c) => c.inputs.name === "hadb-dev-pg-0")!.inputs.uploads;
-        const config = uploads.find((u: any) => u.file === "/etc/hadb/patroni.yml").content;
+        const config = uploads.find((u: any) => u.file === "/etc/hadb/bootstrap.yml").content;
         expect(config).toMatch(/loop_wait: 1\n/);
         expect(config).toMatch(/synchronous_mode: true\n/);
         expect(uploads.find((u: any) => u.file === "/etc/hadb/schema.sql").content).toMatch(/CREATE TABLE order_items/);
