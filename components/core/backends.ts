@@ -1,7 +1,8 @@
 import { DeployedMember } from "./plan";
 
 /** The database engines a proxy can front: each answers role checks its own way on the same paths. */
-export type Engine = "postgres" | "mysql";
+export const Engine = { Postgres: "postgres", Mysql: "mysql" } as const;
+export type Engine = (typeof Engine)[keyof typeof Engine];
 
 /** One database server behind a proxy: SQL on `port`, its role answered over HTTP on `checkPort`. */
 export interface BackendServer {

@@ -168,7 +168,7 @@ export interface DeployedService {
 /** How proxies find members again after a member is recreated with a new address. */
 export interface NameResolution {
     /** DNS servers to ask (`host:port`); empty means the resolvers in the member's /etc/resolv.conf. */
-    readonly nameservers: readonly string[];
+    readonly nameservers: string[];
 }
 
 /**

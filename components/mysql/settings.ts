@@ -15,8 +15,12 @@ export interface GroupTiming {
     readonly exitStateAction: ExitStateAction;
 }
 
-export type ExitStateAction = "ABORT_SERVER" | "READ_ONLY" | "OFFLINE_MODE";
-export type GroupTimingProfile = "dev" | "production";
+/** What a member that had to leave the group does. */
+export const ExitStateAction = { AbortServer: "ABORT_SERVER", ReadOnly: "READ_ONLY", OfflineMode: "OFFLINE_MODE" } as const;
+export type ExitStateAction = (typeof ExitStateAction)[keyof typeof ExitStateAction];
+/** Named failure-handling profiles. */
+export const GroupTimingProfile = { Dev: "dev", Production: "production" } as const;
+export type GroupTimingProfile = (typeof GroupTimingProfile)[keyof typeof GroupTimingProfile];
 
 /**
  * `dev`: expel at once after the 5 s suspicion; a member in a minority leaves after 5 s and its supervisor
@@ -29,10 +33,18 @@ export const GROUP_TIMING_PROFILES: Readonly<Record<GroupTimingProfile, GroupTim
 };
 
 /** group_replication_consistency: what a read or write waits for. */
-export type ConsistencyLevel = "EVENTUAL" | "BEFORE_ON_PRIMARY_FAILOVER" | "BEFORE" | "AFTER" | "BEFORE_AND_AFTER";
+export const ConsistencyLevel = {
+    Eventual: "EVENTUAL",
+    BeforeOnPrimaryFailover: "BEFORE_ON_PRIMARY_FAILOVER",
+    Before: "BEFORE",
+    After: "AFTER",
+    BeforeAndAfter: "BEFORE_AND_AFTER",
+} as const;
+export type ConsistencyLevel = (typeof ConsistencyLevel)[keyof typeof ConsistencyLevel];
 export const CONSISTENCY_LEVELS: readonly ConsistencyLevel[] = ["EVENTUAL", "BEFORE_ON_PRIMARY_FAILOVER", "BEFORE", "AFTER", "BEFORE_AND_AFTER"];
 /** `single-primary`: one member takes writes; `multi-primary`: every member does, conflicts are certified. */
-export type GroupMode = "single-primary" | "multi-primary";
+export const GroupMode = { SinglePrimary: "single-primary", MultiPrimary: "multi-primary" } as const;
+export type GroupMode = (typeof GroupMode)[keyof typeof GroupMode];
 
 export interface MySqlSettings {
     /** Members: 3 to 9. @default 3 */

@@ -55,8 +55,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     readonly appPassword: pulumi.Output<string>;
     readonly superuserPassword: pulumi.Output<string>;
     readonly restApiPassword: pulumi.Output<string>;
-    /** The etcd cluster this component created, when `etcdHosts` was not given. */
-    readonly etcd?: EtcdCluster;
+    /** Client `host:port`s of the etcd cluster Patroni uses (its own, unless `etcdHosts` was given). */
+    readonly etcdHosts: string[];
 
     static validateArgs = validatePostgresSettings;
 
@@ -73,11 +73,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
             args.target.checkPlan(planConfigurator(name, "postgres", "hadb-pg-configurator", ""), `PostgresCluster "${name}"`);
         });
         const s = resolvePostgresSettings(args);
-        this.etcd = args.etcdHosts ? undefined : new EtcdCluster(`${name}-etcd`, etcdArgs, { parent: this });
+        const etcd = args.etcdHosts ? undefined : new EtcdCluster(`${name}-etcd`, etcdArgs, { parent: this });
+        this.etcdHosts = args.etcdHosts ?? etcd!.hosts;
         const passwords = secretPasswords(name, ["superuser", "replication", "app", "restApi"] as const, args.passwords, this);
-        const plan = planWith(args.etcdHosts ?? this.etcd!.hosts, pulumi.output(passwords));
+        const plan = planWith(this.etcdHosts, pulumi.output(passwords));
         // Patroni cannot start without its DCS, so etcd comes first.
-        const deployed = args.target.deploy(this, plan, this.etcd ? [this.etcd] : []);
+        const deployed = args.target.deploy(this, plan, etcd ? [etcd] : []);
         // After the members: keeps the running cluster equal to these settings when they change.
         const declaration = pulumi
             .output(passwords)

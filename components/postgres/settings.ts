@@ -17,7 +17,8 @@ export interface FailoverTiming {
  * `production`: the same lock lease with a calmer loop for networks with real latency; worst case after a hard
  * kill ≈ ttl + loopWait + HAProxy detection ≈ 27 s. `patroni-defaults`: Patroni's own (30/10/10), ≈ 45 s.
  */
-export type TimingProfile = "dev" | "production" | "patroni-defaults";
+export const TimingProfile = { Dev: "dev", Production: "production", PatroniDefaults: "patroni-defaults" } as const;
+export type TimingProfile = (typeof TimingProfile)[keyof typeof TimingProfile];
 
 export const TIMING_PROFILES: Readonly<Record<TimingProfile, FailoverTiming>> = {
     dev: { ttl: 20, loopWait: 1, retryTimeout: 5 },
@@ -26,7 +27,8 @@ export const TIMING_PROFILES: Readonly<Record<TimingProfile, FailoverTiming>> = 
 };
 
 /** `on`: commits wait for a synchronous standby while one is available; `strict`: even when none is left; `off`: asynchronous. */
-export type SynchronousMode = "off" | "on" | "strict";
+export const SynchronousMode = { Off: "off", On: "on", Strict: "strict" } as const;
+export type SynchronousMode = (typeof SynchronousMode)[keyof typeof SynchronousMode];
 export const SYNCHRONOUS_MODES: readonly SynchronousMode[] = ["off", "on", "strict"];
 export const SUPPORTED_VERSIONS = [17] as const;
 

@@ -79,6 +79,15 @@ export function checkCommand(check: CheckPlan): string[] {
     return ["curl", "-fsS", "-o", "/dev/null", "--max-time", String(check.timeoutSeconds), `http://127.0.0.1:${check.http!.port}${check.http!.path}`];
 }
 
+interface DockerInternals {
+    readonly name: string;
+    readonly images: Map<ImageName, docker.Image>;
+    readonly baseImages: Required<DockerBaseImages>;
+    readonly imagesDir: string;
+    readonly destroyData: boolean;
+}
+const DOCKER_INTERNALS = new WeakMap<DockerTarget, DockerInternals>();
+
 /**
  * Runs plans as containers on one Docker engine: one private network per stack, a named volume per member
  * volume, images built from images/ on first use. The only module that knows about @pulumi/docker.
@@ -88,7 +97,7 @@ export function checkCommand(check: CheckPlan): string[] {
  * service before touching the next. A replaced container is stopped gracefully (a leader hands over).
  */
 export class DockerTarget extends pulumi.ComponentResource implements Target {
-    readonly kind = "docker";
+    readonly kind: string = "docker";
     readonly publishAddress: string;
     readonly clusterRanges: pulumi.Input<string[]>;
     readonly nameResolution: NameResolution = { nameservers: [DOCKER_DNS] };
@@ -96,28 +105,24 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     readonly network: docker.Network;
     /** The provider every child uses: the one given in `opts`, or an explicit one for the local engine. */
     readonly provider: docker.Provider;
-    private readonly images = new Map<ImageName, docker.Image>();
-    private readonly baseImages: Required<DockerBaseImages>;
-    private readonly imagesDir: string;
-    private readonly destroyData: boolean;
 
-    constructor(
-        private readonly resourceName: string,
-        args: DockerTargetArgs = {},
-        opts?: pulumi.ComponentResourceOptions,
-    ) {
-        super("hadb:index:DockerTarget", resourceName, {}, opts);
-        planOrFail(this, () => validateDockerTargetArgs(resourceName, args));
+    constructor(name: string, args: DockerTargetArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+        super("hadb:index:DockerTarget", name, {}, opts);
+        planOrFail(this, () => validateDockerTargetArgs(name, args));
         this.namePrefix = args.namePrefix ?? `hadb-${pulumi.getStack()}`;
         this.publishAddress = args.publishAddress ?? "127.0.0.1";
         const subnet = args.subnet ?? SUBNET_DEFAULT;
         this.clusterRanges = [subnet];
-        this.baseImages = { trixie: args.baseImages?.trixie ?? "debian:trixie-slim", sid: args.baseImages?.sid ?? "debian:sid-slim" };
-        this.imagesDir = args.imagesDir ?? IMAGES_DIR;
-        this.destroyData = args.destroyData ?? false;
-        this.provider = (this.getProvider("docker::Container") as docker.Provider | undefined) ?? new docker.Provider(`${resourceName}-engine`, {}, { parent: this });
+        DOCKER_INTERNALS.set(this, {
+            name,
+            images: new Map(),
+            baseImages: { trixie: args.baseImages?.trixie ?? "debian:trixie-slim", sid: args.baseImages?.sid ?? "debian:sid-slim" },
+            imagesDir: args.imagesDir ?? IMAGES_DIR,
+            destroyData: args.destroyData ?? false,
+        });
+        this.provider = (this.getProvider("docker::Container") as docker.Provider | undefined) ?? new docker.Provider(`${name}-engine`, {}, { parent: this });
         this.network = new docker.Network(
-            `${resourceName}-network`,
+            `${name}-network`,
             { name: this.namePrefix, ipamConfigs: [{ subnet }], labels: this.labels({ "hadb.role": "network" }) },
             this.childOptions(this),
         );
@@ -136,15 +141,16 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
 
     /** The image for a server, built once per stack however many components use it. */
     image(image: ImageName): docker.Image {
-        let built = this.images.get(image);
+        const own = this.internals;
+        let built = own.images.get(image);
         if (!built) {
             built = new docker.Image(
-                `${this.resourceName}-${image}-image`,
+                `${own.name}-${image}-image`,
                 {
                     imageName: `hadb/${image}:local`,
                     build: {
-                        context: path.join(this.imagesDir, image),
-                        args: { BASE_IMAGE: this.baseImages[IMAGES[image].suite] },
+                        context: path.join(own.imagesDir, image),
+                        args: { BASE_IMAGE: own.baseImages[IMAGES[image].suite] },
                         // The classic builder: the one hadb's tests build with, and the one that uses local base images offline.
                         builderVersion: "BuilderV1",
                     },
@@ -152,7 +158,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 },
                 this.childOptions(this),
             );
-            this.images.set(image, built);
+            own.images.set(image, built);
         }
         return built;
     }
@@ -193,7 +199,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             const volume = new docker.Volume(
                 `${member.name}-${v.name}`,
                 { name: `${this.namePrefix}-${member.name}-${v.name}` },
-                { ...this.childOptions(owner), retainOnDelete: !this.destroyData },
+                { ...this.childOptions(owner), retainOnDelete: !this.internals.destroyData },
             );
             return { volumeName: volume.name, containerPath: v.mountPath };
         });
@@ -246,6 +252,11 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 ignoreChanges: files.flatMap((f, i) => (f.appliedOnline ? [`uploads[${i}].content`] : [])),
             },
         );
+    }
+
+    /** State behind the public surface (component schemas see only public, plain properties). */
+    private get internals(): DockerInternals {
+        return DOCKER_INTERNALS.get(this)!;
     }
 
     /** Every child is declared under its component with this target's provider, never an inherited one. */

@@ -33,7 +33,8 @@ export interface KubernetesImages {
 }
 
 /** How the proxies' endpoints are exposed: inside the cluster only, or through the cloud's load balancer. */
-export type EndpointServiceType = "ClusterIP" | "LoadBalancer";
+export const EndpointServiceType = { ClusterIP: "ClusterIP", LoadBalancer: "LoadBalancer" } as const;
+export type EndpointServiceType = (typeof EndpointServiceType)[keyof typeof EndpointServiceType];
 
 export interface KubernetesTargetArgs {
     /** Namespace every object goes into. @default "hadb" */
@@ -91,6 +92,15 @@ export function validateKubernetesTargetArgs(name: string, args: KubernetesTarge
     }
 }
 
+interface KubernetesInternals {
+    readonly name: string;
+    readonly args: KubernetesTargetArgs;
+    readonly placement: Omit<KubernetesPlacement, "image">;
+    readonly images: Map<ImageName, pulumi.Input<string>>;
+    readonly namespace?: k8s.core.v1.Namespace;
+}
+const K8S_INTERNALS = new WeakMap<KubernetesTarget, KubernetesInternals>();
+
 /**
  * Runs plans on Kubernetes: a StatefulSet per plan (Pods start in parallel, each taking its member identity
  * from its own name) behind a headless Service that publishes not-ready addresses, so peers resolve each
@@ -100,27 +110,20 @@ export function validateKubernetesTargetArgs(name: string, args: KubernetesTarge
  * "restricted" Pod Security level. etcd stays Patroni's DCS: no RBAC, no dependence on the API server.
  */
 export class KubernetesTarget extends pulumi.ComponentResource implements Target {
-    readonly kind = "kubernetes";
+    readonly kind: string = "kubernetes";
     readonly namespace: string;
     readonly clusterRanges: pulumi.Input<string[]>;
     /** HAProxy re-resolves members through the Pod's own resolvers (cluster DNS). */
     readonly nameResolution: NameResolution = { nameservers: [] };
     /** The provider every child uses: the one given in `opts`, or one for `context`. */
     readonly provider: k8s.Provider;
-    private readonly placement: Omit<KubernetesPlacement, "image">;
-    private readonly images = new Map<ImageName, pulumi.Input<string>>();
-    private readonly namespaceResource?: k8s.core.v1.Namespace;
 
-    constructor(
-        private readonly resourceName: string,
-        private readonly args: KubernetesTargetArgs = {},
-        opts?: pulumi.ComponentResourceOptions,
-    ) {
-        super("hadb:index:KubernetesTarget", resourceName, {}, opts);
-        planOrFail(this, () => validateKubernetesTargetArgs(resourceName, args));
+    constructor(name: string, args: KubernetesTargetArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+        super("hadb:index:KubernetesTarget", name, {}, opts);
+        planOrFail(this, () => validateKubernetesTargetArgs(name, args));
         this.namespace = args.namespace ?? "hadb";
         this.clusterRanges = args.podCidrs ?? DEFAULT_POD_CIDRS;
-        this.placement = {
+        const placement = {
             namespace: this.namespace,
             clusterDomain: args.clusterDomain ?? "cluster.local",
             namePrefix: args.namePrefix ?? "",
@@ -132,38 +135,41 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         };
         this.provider =
             (this.getProvider("kubernetes::core/v1:Namespace") as k8s.Provider | undefined) ??
-            new k8s.Provider(`${resourceName}-cluster`, { context: args.context }, { parent: this });
-        if (args.createNamespace ?? true) {
-            this.namespaceResource = new k8s.core.v1.Namespace(
-                `${resourceName}-namespace`,
+            new k8s.Provider(`${name}-cluster`, { context: args.context }, { parent: this });
+        const namespace =
+            (args.createNamespace ?? true)
+                ? new k8s.core.v1.Namespace(
+                      `${name}-namespace`,
                 {
                     metadata: {
                         name: this.namespace,
                         labels: { "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "hadb" },
                     },
                 },
-                { parent: this, provider: this.provider },
-            );
-        }
+                      { parent: this, provider: this.provider },
+                  )
+                : undefined;
+        K8S_INTERNALS.set(this, { name, args, placement, images: new Map(), namespace });
         this.registerOutputs({ namespace: this.namespace });
     }
 
     memberHost(service: string, member: string): string {
-        return memberDnsName({ ...this.placement, image: "" }, service, member);
+        return memberDnsName({ ...this.internals.placement, image: "" }, service, member);
     }
 
     /** The image reference Pods run: given, built and pushed to `registry`, or the local tag. */
     image(image: ImageName): pulumi.Input<string> {
-        let ref = this.images.get(image);
+        const { args, images, name } = this.internals;
+        let ref = images.get(image);
         if (ref === undefined) {
-            const given = this.args.images?.[image];
+            const given = args.images?.[image];
             if (given) ref = given;
-            else if (this.args.registry) {
-                const base = { trixie: this.args.baseImages?.trixie ?? "debian:trixie-slim", sid: this.args.baseImages?.sid ?? "debian:sid-slim" };
+            else if (args.registry) {
+                const base = { trixie: args.baseImages?.trixie ?? "debian:trixie-slim", sid: args.baseImages?.sid ?? "debian:sid-slim" };
                 const built = new docker.Image(
-                    `${this.resourceName}-${image}-image`,
+                    `${name}-${image}-image`,
                     {
-                        imageName: `${this.args.registry}/hadb-${image}:latest`,
+                        imageName: `${args.registry}/hadb-${image}:latest`,
                         build: { context: path.join(IMAGES_DIR, image), args: { BASE_IMAGE: base[IMAGES[image].suite] }, builderVersion: "BuilderV1", platform: "linux/amd64" },
                     },
                     { parent: this },
@@ -171,23 +177,24 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
                 // By digest: a Pod replaced next month runs the same bits.
                 ref = built.repoDigest;
             } else ref = `hadb/${image}:local`;
-            this.images.set(image, ref);
+            images.set(image, ref);
         }
         return ref;
     }
 
     checkPlan(plan: ServicePlan, component: string): void {
-        validatePlacement({ ...this.placement, image: "" }, plan, component);
+        validatePlacement({ ...this.internals.placement, image: "" }, plan, component);
     }
 
     deploy(owner: pulumi.ComponentResource, plan: ServicePlan, dependsOn: pulumi.Resource[] = []): DeployedService {
-        const placement: KubernetesPlacement = { ...this.placement, image: this.image(plan.image) };
+        const placement: KubernetesPlacement = { ...this.internals.placement, image: this.image(plan.image) };
+        const namespace = this.internals.namespace;
         const name = serviceName(placement, plan.name);
         const labels = objectLabels(placement, plan);
         const options = (extra: pulumi.Resource[] = []): pulumi.CustomResourceOptions => ({
             parent: owner,
             provider: this.provider,
-            dependsOn: [...(this.namespaceResource ? [this.namespaceResource] : []), ...dependsOn, ...extra],
+            dependsOn: [...(namespace ? [namespace] : []), ...dependsOn, ...extra],
         });
         const metadata = { namespace: this.namespace, labels };
         // Auto-named unless online: new content creates a new object under a new name, so the Pod template changes
@@ -241,5 +248,10 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
             }),
         );
         return { members, endpoints, resources: [statefulSet] };
+    }
+
+    /** State behind the public surface (component schemas see only public, plain properties). */
+    private get internals(): KubernetesInternals {
+        return K8S_INTERNALS.get(this)!;
     }
 }
