@@ -7,8 +7,10 @@ import * as pulumi from "@pulumi/pulumi";
 export interface StackConfig {
     readonly preset: string;
     readonly target: string;
+    readonly appPasswordRotation: number;
     readonly docker: {
         readonly baseImages: { readonly trixie: string; readonly sid: string };
+        readonly imagesDir?: string;
         readonly networkSubnet: string;
         readonly publishAddress: string;
     };
@@ -27,6 +29,7 @@ export interface StackConfig {
         readonly members: number;
         readonly timingProfile: string;
         readonly synchronousMode: string;
+        readonly parameters: Record<string, string>;
         readonly bootstrapSql?: string;
         readonly ports: FrontendPorts;
     };
@@ -34,6 +37,7 @@ export interface StackConfig {
         readonly members: number;
         readonly mode: string;
         readonly timingProfile: string;
+        readonly serverSettings: Record<string, string>;
         readonly bootstrapSql?: string;
         readonly ports: FrontendPorts;
     };
@@ -46,8 +50,10 @@ export function readStackConfig(): StackConfig {
     return {
         preset: c.require("preset"),
         target: c.require("target"),
+        appPasswordRotation: c.requireNumber("appPasswordRotation"),
         docker: {
             baseImages: { trixie: c.require("baseImageTrixie"), sid: c.require("baseImageSid") },
+            imagesDir: c.get("dockerImagesDir") || undefined,
             networkSubnet: c.require("networkSubnet"),
             publishAddress: c.require("publishAddress"),
         },
@@ -70,6 +76,7 @@ export function readStackConfig(): StackConfig {
             members: c.requireNumber("postgresMembers"),
             timingProfile: c.require("postgresTiming"),
             synchronousMode: c.require("postgresSynchronousMode"),
+            parameters: namedValues(c, "postgresParameters"),
             bootstrapSql: c.get("postgresBootstrapSql") || undefined,
             ports: frontendPorts(c, "postgres"),
         },
@@ -77,6 +84,7 @@ export function readStackConfig(): StackConfig {
             members: c.requireNumber("mysqlMembers"),
             mode: c.require("mysqlMode"),
             timingProfile: c.require("mysqlTiming"),
+            serverSettings: namedValues(c, "mysqlServerSettings"),
             bootstrapSql: c.get("mysqlBootstrapSql") || undefined,
             ports: frontendPorts(c, "mysql"),
         },
@@ -90,4 +98,17 @@ function frontendPorts(c: pulumi.Config, prefix: string): FrontendPorts {
         readOnly: c.requireNumber(`${prefix}ReadOnlyPort`),
         stats: c.requireNumber(`${prefix}StatsPort`),
     };
+}
+
+/** `name=value,name=value` as a map; an entry without '=' is an error naming the key. */
+function namedValues(c: pulumi.Config, key: string): Record<string, string> {
+    const raw = c.get(key) ?? "";
+    const entries = raw.split(",").map((e) => e.trim()).filter(Boolean);
+    return Object.fromEntries(
+        entries.map((entry) => {
+            const at = entry.indexOf("=");
+            if (at < 1) throw new pulumi.RunError(`config \`hadb:${key}\` has "${entry}": not name=value. Fix: write name=value pairs separated by commas.`);
+            return [entry.slice(0, at).trim(), entry.slice(at + 1).trim()];
+        }),
+    );
 }

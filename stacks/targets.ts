@@ -9,6 +9,7 @@ export function stackTarget(config: StackConfig): Target {
             return new DockerTarget("local", {
                 baseImages: config.docker.baseImages,
                 subnet: config.docker.networkSubnet,
+                imagesDir: config.docker.imagesDir,
                 publishAddress: config.docker.publishAddress,
             });
         case "kubernetes":

@@ -59,7 +59,7 @@ export class MySqlCluster extends pulumi.ComponentResource {
             args.target.checkPlan(planConfigurator(name, "mysql", "hadb-mysql-configurator", ""), `MySqlCluster "${name}"`);
         });
         const s = resolveMySqlSettings(args, defaultGroupName(pulumi.getStack(), name));
-        const passwords = secretPasswords(name, ["admin", "replication", "monitor", "app"] as const, args.passwords, this);
+        const passwords = secretPasswords(name, ["admin", "replication", "monitor", "app"] as const, args.passwords, this, { app: args.appPasswordRotation });
         const plan = planWith(pulumi.output(passwords));
         const deployed = args.target.deploy(this, plan);
         // After the members: keeps the running group equal to these settings when they change.

@@ -75,6 +75,12 @@ export interface MySqlSettings {
     readonly replicationUser?: string;
     /** @default "monitor" */
     readonly monitorUser?: string;
+    /**
+     * Raise to generate a new application password: the configurator sets it on the servers (ALTER USER), the
+     * old one stops working, and the connection URLs carry the new one.
+     * @default 0
+     */
+    readonly appPasswordRotation?: number;
     /** SQL run once, in the application database, on the member that founds the group. */
     readonly bootstrapSql?: string;
     /** Server settings passed through to every member's my.cnf (`{ max_connections: "500" }`). */
@@ -149,6 +155,7 @@ export function validateMySqlSettings(name: string, s: MySqlSettings): void {
     check.integer("timing.autorejoinTries", t.autorejoinTries, 0, 2016);
     check.oneOf("timing.exitStateAction", t.exitStateAction, ["ABORT_SERVER", "READ_ONLY", "OFFLINE_MODE"]);
     check.integer("storageGiB", s.storageGiB ?? MYSQL_DEFAULTS.storageGiB, 1, 65536);
+    check.integer("appPasswordRotation", s.appPasswordRotation ?? 0, 0, 1_000_000);
     if (mode === "multi-primary") {
         const isolation = String(s.serverSettings?.transaction_isolation ?? "").toUpperCase();
         if (isolation === "SERIALIZABLE") {

@@ -75,7 +75,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const s = resolvePostgresSettings(args);
         const etcd = args.etcdHosts ? undefined : new EtcdCluster(`${name}-etcd`, etcdArgs, { parent: this });
         this.etcdHosts = args.etcdHosts ?? etcd!.hosts;
-        const passwords = secretPasswords(name, ["superuser", "replication", "app", "restApi"] as const, args.passwords, this);
+        const passwords = secretPasswords(name, ["superuser", "replication", "app", "restApi"] as const, args.passwords, this, { app: args.appPasswordRotation });
         const plan = planWith(this.etcdHosts, pulumi.output(passwords));
         // Patroni cannot start without its DCS, so etcd comes first.
         const deployed = args.target.deploy(this, plan, etcd ? [etcd] : []);

@@ -81,6 +81,12 @@ export interface PostgresSettings {
     readonly superuser?: string;
     /** @default "replicator" */
     readonly replicationUser?: string;
+    /**
+     * Raise to generate a new application password: the configurator sets it on the servers (ALTER ROLE), the
+     * old one stops working, and the connection URLs carry the new one.
+     * @default 0
+     */
+    readonly appPasswordRotation?: number;
     /** SQL run once, as the application user in the application database, on the first primary. */
     readonly bootstrapSql?: string;
     /** PostgreSQL parameters, passed through to every member (`{ work_mem: "64MB" }`). */
@@ -158,6 +164,7 @@ export function validatePostgresSettings(name: string, s: PostgresSettings): voi
     }
     check.integer("maximumLagOnFailover", s.maximumLagOnFailover ?? POSTGRES_DEFAULTS.maximumLagOnFailover, 0, Number.MAX_SAFE_INTEGER);
     check.integer("storageGiB", s.storageGiB ?? POSTGRES_DEFAULTS.storageGiB, 1, 65536);
+    check.integer("appPasswordRotation", s.appPasswordRotation ?? 0, 0, 1_000_000);
     const tags = s.memberTags ?? [];
     if (tags.length > members) {
         check.fail("memberTags", tags.length, `there are tags for ${tags.length} members but only ${members} members`, "give at most one entry per member");

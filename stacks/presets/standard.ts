@@ -34,6 +34,8 @@ export function standardPreset(config: StackConfig, target: Target) {
             members: config.postgres.members,
             timingProfile: config.postgres.timingProfile as TimingProfile,
             synchronousMode: config.postgres.synchronousMode as SynchronousMode,
+            parameters: config.postgres.parameters,
+            appPasswordRotation: config.appPasswordRotation,
             bootstrapSql: config.postgres.bootstrapSql,
         },
         { dependsOn: [etcd] },
@@ -44,6 +46,8 @@ export function standardPreset(config: StackConfig, target: Target) {
         members: config.mysql.members,
         mode: config.mysql.mode as GroupMode,
         timingProfile: config.mysql.timingProfile as GroupTimingProfile,
+        serverSettings: config.mysql.serverSettings,
+        appPasswordRotation: config.appPasswordRotation,
         bootstrapSql: config.mysql.bootstrapSql,
     });
     const mysqlProxy = new HaproxyFrontend("mysql-proxy", { ...frontend, backends: mysql.backends, ports: config.mysql.ports });
