@@ -21,6 +21,7 @@ export interface StackConfig {
         readonly registry?: string;
         readonly podCidrs: string[];
         readonly frontendServiceType: string;
+        readonly clientCidrs: string[];
         readonly requireHostSpread: boolean;
     };
     readonly etcd: { readonly members: number; readonly publishClientPortsFrom?: number };
@@ -64,6 +65,7 @@ export function readStackConfig(): StackConfig {
             registry: c.get("kubernetesRegistry") || undefined,
             podCidrs: c.require("kubernetesPodCidrs").split(",").map((r) => r.trim()),
             frontendServiceType: c.require("kubernetesFrontendServiceType"),
+            clientCidrs: (c.get("kubernetesClientCidrs") ?? "").split(",").map((r) => r.trim()).filter(Boolean),
             requireHostSpread: c.requireBoolean("kubernetesRequireHostSpread"),
         },
         etcd: { members: c.requireNumber("etcdMembers"), publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") || undefined },

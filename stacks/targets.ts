@@ -21,6 +21,7 @@ export function stackTarget(config: StackConfig): Target {
                 baseImages: config.docker.baseImages,
                 podCidrs: config.kubernetes.podCidrs,
                 frontendServiceType: config.kubernetes.frontendServiceType as "ClusterIP" | "LoadBalancer",
+                clientCidrs: config.kubernetes.clientCidrs,
                 requireHostSpread: config.kubernetes.requireHostSpread,
             });
         default:

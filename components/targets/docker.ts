@@ -3,6 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ArgumentChecker, planOrFail } from "../core/errors";
 import { IMAGES, IMAGES_DIR, ImageName } from "../core/images";
+import { NameRegistry } from "../core/names";
 import { CheckPlan, CONFIG_DIR, DeployedEndpoint, DeployedMember, DeployedService, memberFiles, MemberPlan, NameResolution, ServicePlan, Target } from "../core/plan";
 
 /** BASE_IMAGE per Debian suite. */
@@ -85,6 +86,7 @@ interface DockerInternals {
     readonly baseImages: Required<DockerBaseImages>;
     readonly imagesDir: string;
     readonly destroyData: boolean;
+    readonly names: NameRegistry;
 }
 const DOCKER_INTERNALS = new WeakMap<DockerTarget, DockerInternals>();
 
@@ -119,6 +121,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             baseImages: { trixie: args.baseImages?.trixie ?? "debian:trixie-slim", sid: args.baseImages?.sid ?? "debian:sid-slim" },
             imagesDir: args.imagesDir ?? IMAGES_DIR,
             destroyData: args.destroyData ?? false,
+            names: new NameRegistry(),
         });
         this.provider = (this.getProvider("docker::Container") as docker.Provider | undefined) ?? new docker.Provider(`${name}-engine`, {}, { parent: this });
         this.network = new docker.Network(
@@ -132,6 +135,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     checkPlan(plan: ServicePlan, component: string): void {
         // Container names are `<prefix>-<member>`; Docker accepts any length, DNS aliases do not.
         for (const m of plan.members) new ArgumentChecker(component).dnsLabel("name", m.name, 63);
+        // Two components must not share a member name: the containers would collide and the alias be shared.
+        this.internals.names.claim(component, plan.members.map((m) => m.name), "member");
     }
 
     memberHost(_service: string, member: string): string {

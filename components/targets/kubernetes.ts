@@ -4,6 +4,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ArgumentChecker, planOrFail } from "../core/errors";
 import { IMAGES, IMAGES_DIR, ImageName } from "../core/images";
+import { NameRegistry } from "../core/names";
 import { DeployedEndpoint, DeployedMember, DeployedService, NameResolution, ServicePlan, Target } from "../core/plan";
 import { DockerBaseImages } from "./docker";
 import {
@@ -70,6 +71,11 @@ export interface KubernetesTargetArgs {
     readonly clientSelector?: Record<string, string>;
     /** Service type of the proxies' endpoints. @default "ClusterIP" */
     readonly frontendServiceType?: EndpointServiceType;
+    /**
+     * Ranges clients outside the cluster connect from: what a LoadBalancer endpoint admits (its
+     * loadBalancerSourceRanges and NetworkPolicy ipBlocks). Required with `frontendServiceType: "LoadBalancer"`.
+     */
+    readonly clientCidrs?: string[];
     /** Never schedule two members of a cluster on one node; false makes it a preference for small clusters. @default true */
     readonly requireHostSpread?: boolean;
 }
@@ -87,6 +93,14 @@ export function validateKubernetesTargetArgs(name: string, args: KubernetesTarge
     for (const cidr of args.podCidrs ?? DEFAULT_POD_CIDRS) {
         if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr)) check.fail("podCidrs", cidr, "it must be an IPv4 CIDR", 'use the cluster\'s Pod ranges, e.g. "10.244.0.0/16"');
     }
+    for (const cidr of args.clientCidrs ?? []) {
+        if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) || cidr.endsWith("/0")) {
+            check.fail("clientCidrs", cidr, "it must be an IPv4 CIDR narrower than the whole Internet", 'use the ranges your clients connect from, e.g. "203.0.113.0/24"');
+        }
+    }
+    if (args.frontendServiceType === "LoadBalancer" && !args.clientCidrs?.length) {
+        check.fail("clientCidrs", args.clientCidrs ?? [], "a LoadBalancer endpoint admits clients from outside the cluster, and none are named", "list the ranges your clients connect from");
+    }
     if (args.registry !== undefined && !/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/.test(args.registry)) {
         check.fail("registry", args.registry, "it must be a registry host with an optional path", 'use e.g. "registry.example.com/hadb"');
     }
@@ -98,6 +112,7 @@ interface KubernetesInternals {
     readonly placement: Omit<KubernetesPlacement, "image">;
     readonly images: Map<ImageName, pulumi.Input<string>>;
     readonly namespace?: k8s.core.v1.Namespace;
+    readonly names: NameRegistry;
 }
 const K8S_INTERNALS = new WeakMap<KubernetesTarget, KubernetesInternals>();
 
@@ -132,9 +147,10 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
             clientSelector: args.clientSelector ?? { "hadb.io/client": "true" },
             requireHostSpread: args.requireHostSpread ?? true,
             endpointServiceType: args.frontendServiceType ?? "ClusterIP",
+            clientCidrs: args.clientCidrs ?? [],
         };
         this.provider =
-            (this.getProvider("kubernetes::core/v1:Namespace") as k8s.Provider | undefined) ??
+            (this.getProvider("kubernetes:core/v1:Namespace") as k8s.Provider | undefined) ??
             new k8s.Provider(`${name}-cluster`, { context: args.context }, { parent: this });
         const namespace =
             (args.createNamespace ?? true)
@@ -149,7 +165,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
                       { parent: this, provider: this.provider },
                   )
                 : undefined;
-        K8S_INTERNALS.set(this, { name, args, placement, images: new Map(), namespace });
+        K8S_INTERNALS.set(this, { name, args, placement, images: new Map(), namespace, names: new NameRegistry() });
         this.registerOutputs({ namespace: this.namespace });
     }
 
@@ -183,7 +199,10 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     }
 
     checkPlan(plan: ServicePlan, component: string): void {
-        validatePlacement({ ...this.internals.placement, image: "" }, plan, component);
+        const placement = { ...this.internals.placement, image: "" };
+        validatePlacement(placement, plan, component);
+        // One name per StatefulSet, headless Service, NetworkPolicy and PDB; one per endpoint Service.
+        this.internals.names.claim(component, [serviceName(placement, plan.name), ...plan.endpoints.map((e) => endpointServiceName(placement, plan.name, e.name))], "object");
     }
 
     deploy(owner: pulumi.ComponentResource, plan: ServicePlan, dependsOn: pulumi.Resource[] = []): DeployedService {

@@ -23,6 +23,8 @@ export interface KubernetesPlacement {
     /** Relax "never two members on one node" to a preference (small clusters). */
     readonly requireHostSpread: boolean;
     readonly endpointServiceType: "ClusterIP" | "LoadBalancer";
+    /** Ranges outside the cluster a LoadBalancer endpoint admits. */
+    readonly clientCidrs: string[];
 }
 
 export const LABELS = {
@@ -269,6 +271,7 @@ export function headlessServiceSpec(p: KubernetesPlacement, plan: ServicePlan) {
 export function endpointServiceSpec(p: KubernetesPlacement, plan: ServicePlan, endpoint: string, port: number) {
     return {
         type: p.endpointServiceType,
+        loadBalancerSourceRanges: p.endpointServiceType === "LoadBalancer" ? p.clientCidrs : undefined,
         selector: selectorLabels(p, plan),
         ports: [{ name: endpoint, port, targetPort: endpoint, protocol: "TCP" }],
     };
@@ -278,11 +281,23 @@ export function podDisruptionBudgetSpec(p: KubernetesPlacement, plan: ServicePla
     return { maxUnavailable: plan.maxUnavailable, selector: { matchLabels: selectorLabels(p, plan) } };
 }
 
-/** Where a port's allowed sources are Pods: the service's own members, a component's members, or named clients. */
-function peerFor(p: KubernetesPlacement, plan: ServicePlan, source: PortAccess) {
-    if (source === "members") return { podSelector: { matchLabels: selectorLabels(p, plan) } };
-    if (source === "clients") return { podSelector: { matchLabels: p.clientSelector } };
-    return { podSelector: { matchLabels: { [LABELS.component]: source as ComponentKind } } };
+/**
+ * Where a port's allowed sources are: the service's own members, a component's members, or clients — Pods in any
+ * namespace carrying the client labels and, for a LoadBalancer endpoint, the ranges outside the cluster.
+ */
+interface NetworkPeer {
+    readonly podSelector?: { matchLabels: Record<string, string> };
+    readonly namespaceSelector?: Record<string, never>;
+    readonly ipBlock?: { cidr: string };
+}
+
+function peersFor(p: KubernetesPlacement, plan: ServicePlan, source: PortAccess, endpoint: boolean): NetworkPeer[] {
+    if (source === "members") return [{ podSelector: { matchLabels: selectorLabels(p, plan) } }];
+    if (source === "clients") {
+        const external = endpoint && p.endpointServiceType === "LoadBalancer" ? p.clientCidrs.map((cidr) => ({ ipBlock: { cidr } })) : [];
+        return [{ namespaceSelector: {}, podSelector: { matchLabels: p.clientSelector } }, ...external];
+    }
+    return [{ podSelector: { matchLabels: { [LABELS.component]: source as ComponentKind } } }];
 }
 
 /** Ingress to the service's Pods: each port only from the sources the plan allows; everything else is refused. */
@@ -299,7 +314,7 @@ export function networkPolicySpec(p: KubernetesPlacement, plan: ServicePlan) {
         podSelector: { matchLabels: selectorLabels(p, plan) },
         policyTypes: ["Ingress"],
         ingress: [...bySources.values()].map((rule) => ({
-            from: rule.sources.map((s) => peerFor(p, plan, s)),
+            from: rule.sources.flatMap((s) => peersFor(p, plan, s, rule.ports.some((port) => plan.endpoints.some((e) => e.port === port)))),
             ports: rule.ports.map((port) => ({ protocol: "TCP", port })),
         })),
     };

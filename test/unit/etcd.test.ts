@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { DockerTarget, EtcdCluster, EtcdClusterArgs, InvalidArgumentError } from "../../components";
+import { DockerTarget, EtcdCluster, EtcdClusterArgs, InvalidArgumentError, PostgresCluster } from "../../components";
 import { ServicePlan } from "../../components/core/plan";
 import { planEtcdCluster } from "../../components/etcd/plan";
 import { byType, declare, expectRefused } from "./helpers";
@@ -100,6 +100,20 @@ describe("EtcdCluster validation", () => {
 });
 
 describe("DockerTarget validation", () => {
+    it("refuses a second component whose members would take names another component holds", async () => {
+        const { resources, error } = await declare(() => {
+            const target = new DockerTarget("local");
+            new EtcdCluster("pg-config", { target, members: 1 });
+            new EtcdCluster("pg", { target, members: 1 });
+            // PostgresCluster "pg" would run its configurator as member pg-config-0.
+            new PostgresCluster("pg2", { target, etcdHosts: ["pg-0:2379"] });
+            new EtcdCluster("pg2-config", { target, members: 1 });
+        });
+        expect((error as Error).message).toMatch(/EtcdCluster "pg2-config": argument `name` is "pg2-config-0": PostgresCluster "pg2" already declares the member "pg2-config-0"/);
+        // Only the configurator holds the name: the refused cluster declared no container.
+        expect(byType(resources, "docker:index/container:Container").filter((c) => c.inputs.name === "hadb-dev-pg2-config-0")).toHaveLength(1);
+    });
+
     it.each([
         ["subnet", "10.0.0.0/8"],
         ["subnet", "172.29.0.0"],

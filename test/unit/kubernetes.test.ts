@@ -289,7 +289,7 @@ describe("components on the Kubernetes target", () => {
                 const pg = new PostgresCluster("pg", { target, members: 3 });
                 return new HaproxyFrontend("pg-proxy", { target, backends: pg.backends });
             },
-            { frontendServiceType: "LoadBalancer" },
+            { frontendServiceType: "LoadBalancer", clientCidrs: ["203.0.113.0/24"] },
         );
         for (const endpoint of ["read-write", "read-only", "stats"]) expect(get(objects, "Service", `pg-proxy-${endpoint}`).spec.type).toBe("LoadBalancer");
         expect(get(objects, "Service", "pg-proxy").spec.clusterIP).toBe("None");
@@ -317,6 +317,12 @@ describe("KubernetesTarget validation", () => {
 
     it("refuses a target name that is not a DNS label", async () => {
         await expectRefused(() => new KubernetesTarget("K8s"), TARGET, "name", "K8s");
+    });
+
+    it("refuses LoadBalancer endpoints without the client ranges they admit, and a range that is the whole Internet", async () => {
+        const message = await expectRefused(() => new KubernetesTarget("k8s", { frontendServiceType: "LoadBalancer" }), TARGET, "clientCidrs", []);
+        expect(message).toContain("list the ranges your clients connect from");
+        await expectRefused(() => new KubernetesTarget("k8s", { frontendServiceType: "LoadBalancer", clientCidrs: ["0.0.0.0/0"] }), TARGET, "clientCidrs", "0.0.0.0/0");
     });
 
     it.each([
@@ -367,7 +373,7 @@ describe("the k8s stack", () => {
 
     // Clients of a LoadBalancer are outside the cluster; the NetworkPolicy admits the endpoints only from Pods.
     it("passes every invariant with LoadBalancer endpoints (external clients can reach them)", async () => {
-        const run = await runStack("k8s", { config: { "hadb:kubernetesFrontendServiceType": "LoadBalancer" } });
+        const run = await runStack("k8s", { config: { "hadb:kubernetesFrontendServiceType": "LoadBalancer", "hadb:kubernetesClientCidrs": "203.0.113.0/24,198.51.100.0/24" } });
         expect(violationsOf(manifests(run.resources), run.resources)).toEqual([]);
     });
 });
