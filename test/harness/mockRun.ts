@@ -11,6 +11,22 @@ const runtimeConfig = require("@pulumi/pulumi/runtime/config");
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+const RESOURCE_VALUE = "5cf8f73096256a8f31e491e813e4eb8e";
+/** How an unknown value (an output not known until the deployment runs) travels over the wire; kept as-is in `inputs`. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** The resource options the engine acts on when it plans a change, as the registration request carries them. */
+export interface RecordedOptions {
+    /** Set on the resource or inherited from its parent (the SDK does that). */
+    readonly protect?: boolean;
+    /** Only when the program set it; otherwise the provider decides. */
+    readonly deleteBeforeReplace?: boolean;
+    /** Only when the program set it on this resource; the engine inherits it from the parent when unset. */
+    readonly retainOnDelete?: boolean;
+    readonly replaceOnChanges: string[];
+    readonly ignoreChanges: string[];
+    readonly deletedWith?: string;
+}
 
 /** One resource the program registered, as the engine would have received it. */
 export interface RecordedResource {
@@ -21,8 +37,14 @@ export interface RecordedResource {
     /** Inputs with secrets unwrapped; `secretInputs` says which top-level inputs held a secret. */
     readonly inputs: Record<string, any>;
     readonly secretInputs: string[];
+    /** Every input path that held a secret, finest first level it was marked at (`envs[2]`, `uploads[0].content`). */
+    readonly secretPaths?: string[];
     readonly parent?: string;
+    /** Every direct dependency: `dependsOn` and the resources behind property values. */
     readonly dependencies: string[];
+    /** Per top-level input, the resources its value came from (the request's propertyDependencies). */
+    readonly propertyDependencies?: Record<string, string[]>;
+    readonly options?: RecordedOptions;
     /** The explicit provider reference (`<provider urn>::<id>`), when the resource was given one. */
     readonly provider?: string;
     /** What the mock returned as the resource's state (inputs plus computed outputs). */
@@ -39,6 +61,11 @@ export interface RunOptions {
     readonly preview?: boolean;
     /** Values of random resources from an earlier run, by URN, so generated secrets stay stable. */
     readonly randomState?: Record<string, Record<string, unknown>>;
+    /**
+     * Stands in for the engine: called once per registration, in the order the program sends them, and its answer
+     * (the resource's ID and output state) is what the program sees. Without it, the mock computes the outputs.
+     */
+    readonly onRegister?: (resource: RecordedResource) => Promise<{ id?: string; state: Record<string, any> }>;
 }
 
 /** Computed outputs the real providers return, for the resource types hadb uses. */
@@ -83,6 +110,27 @@ export function unwrapSecrets(value: any, found: { secret: boolean }): any {
     return value;
 }
 
+/**
+ * An input object as the engine receives it (the request's raw struct): secret envelopes replaced by their
+ * values, each secret's path noted, unknowns kept as UNKNOWN, resource references as their URN.
+ */
+export function parseWireInputs(raw: Record<string, any>): { inputs: Record<string, any>; secretPaths: string[] } {
+    const secretPaths: string[] = [];
+    const walk = (value: any, path: string): any => {
+        if (Array.isArray(value)) return value.map((v, i) => walk(v, `${path}[${i}]`));
+        if (value && typeof value === "object") {
+            if (value[SECRET_SIG] === SECRET_VALUE) {
+                secretPaths.push(path);
+                return walk(value.value, path);
+            }
+            if (value[SECRET_SIG] === RESOURCE_VALUE) return value.urn;
+            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, path ? `${path}.${k}` : k)]));
+        }
+        return value;
+    };
+    return { inputs: walk(raw, ""), secretPaths };
+}
+
 /** Resolves every Output in a value, secrets included: the harness is the stack's owner. */
 export async function reveal(value: unknown): Promise<unknown> {
     if (pulumi.Output.isInstance(value)) return reveal(await (value as any).promise());
@@ -109,16 +157,17 @@ export async function recordMocks(stack: string, options: RunOptions = {}): Prom
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
-                const inputs = unwrapSecrets(args.inputs, { secret: false });
-                const secretInputs = Object.keys(args.inputs).filter((k) => {
-                    const found = { secret: false };
-                    unwrapSecrets(args.inputs[k], found);
-                    return found.secret;
-                });
                 const urn = current.urn;
-                const state = { ...inputs, ...computedState(args.type, urn, inputs, options) };
                 const recorded = resources.get(urn);
-                if (recorded) Object.assign(recorded, { inputs, secretInputs, state });
+                if (recorded && options.onRegister) {
+                    return options.onRegister(recorded).then((answer) => {
+                        recorded.state = answer.state;
+                        return { id: args.custom ? (answer.id ?? `${args.name}-id`) : undefined, state: answer.state };
+                    });
+                }
+                const inputs = recorded?.inputs ?? unwrapSecrets(args.inputs, { secret: false });
+                const state = { ...inputs, ...computedState(args.type, urn, inputs, options) };
+                if (recorded) recorded.state = state;
                 return { id: args.custom ? `${args.name}-id` : undefined, state };
             },
             call: (args) => args.inputs,
@@ -157,15 +206,30 @@ function recordRegistrations(resources: Map<string, RecordedResource>, current: 
             callback(new Error(`duplicate resource URN ${urn}: two resources of one type share a name`), undefined);
             return;
         }
+        const { inputs, secretPaths } = parseWireInputs(req.getObject()?.toJavaScript() ?? {});
+        const propertyDependencies: Record<string, string[]> = {};
+        req.getPropertydependenciesMap().forEach((deps: any, key: string) => {
+            propertyDependencies[key] = deps.getUrnsList();
+        });
         resources.set(urn, {
             urn,
             type: req.getType(),
             name: req.getName(),
             custom: req.getCustom(),
-            inputs: {},
-            secretInputs: [],
+            inputs,
+            secretInputs: [...new Set(secretPaths.map((p) => p.split(/[.[]/)[0]))],
+            secretPaths,
             parent: req.getParent() || undefined,
             dependencies: req.getDependenciesList(),
+            propertyDependencies,
+            options: {
+                protect: req.hasProtect() ? req.getProtect() : undefined,
+                deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
+                retainOnDelete: req.hasRetainondelete() ? req.getRetainondelete() : undefined,
+                replaceOnChanges: req.getReplaceonchangesList(),
+                ignoreChanges: req.getIgnorechangesList(),
+                deletedWith: req.getDeletedwith() || undefined,
+            },
             provider: req.getProvider() || undefined,
             state: {},
         });
