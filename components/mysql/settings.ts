@@ -81,7 +81,10 @@ export interface MySqlSettings {
      * @default 0
      */
     readonly appPasswordRotation?: number;
-    /** SQL run once, in the application database, on the member that founds the group. */
+    /**
+     * SQL run once, in the application database, by the member that can write (the primary). A crash part-way
+     * makes the next primary run it again, so write it to be repeatable (`CREATE TABLE IF NOT EXISTS`).
+     */
     readonly bootstrapSql?: string;
     /** Server settings passed through to every member's my.cnf (`{ max_connections: "500" }`). */
     readonly serverSettings?: Record<string, string>;
