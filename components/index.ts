@@ -11,6 +11,7 @@ export { FrontendPorts, FrontendSettings } from "./haproxy/plan";
 export { HealthCheckTiming } from "./haproxy/config";
 export { DockerBaseImages, DockerTarget, DockerTargetArgs } from "./targets/docker";
 export { KubernetesTarget, KubernetesTargetArgs } from "./targets/kubernetes";
+export { TargetSpec } from "./targets/targetSpec";
 export { BackendServer, ClusterBackends, Engine } from "./core/backends";
 export { DeployedEndpoint, ServiceAddress, Target } from "./core/plan";
 export { InvalidArgumentError } from "./core/errors";

@@ -1,11 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail } from "../core/errors";
 import { ServicePlan, Target } from "../core/plan";
+import { givenTarget, placeComponent, TargetSpec } from "../targets/targetSpec";
 import { EtcdSettings, planEtcdCluster, validateEtcdSettings } from "./plan";
 
 export interface EtcdClusterArgs extends EtcdSettings {
-    /** Where the members run: a `DockerTarget` or a `KubernetesTarget`. */
-    readonly target: Target;
+    /**
+     * Where the members run: a `DockerTarget` or a `KubernetesTarget` object (TypeScript). Give exactly one of
+     * `target` and `targetSpec`.
+     */
+    readonly target?: Target;
+    /**
+     * Where the members run, as plain data (any language): the target is declared once and shared by every
+     * component of the deployment given the same spec. Give exactly one of `target` and `targetSpec`.
+     */
+    readonly targetSpec?: TargetSpec;
 }
 
 /**
@@ -29,15 +38,17 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
     /** The cluster's plan on its target; throws an InvalidArgumentError for anything either refuses. Pure. */
     static plan(name: string, args: EtcdClusterArgs): ServicePlan {
-        const plan = planEtcdCluster(name, args, { stack: pulumi.getStack(), memberHost: (m) => args.target.memberHost(name, m) });
-        args.target.checkPlan(plan, `EtcdCluster "${name}"`);
+        const target = givenTarget(`EtcdCluster "${name}"`, args);
+        const plan = planEtcdCluster(name, args, { stack: pulumi.getStack(), memberHost: (m) => target.memberHost(name, m) });
+        target.checkPlan(plan, `EtcdCluster "${name}"`);
         return plan;
     }
 
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hadb:index:EtcdCluster", name, {}, opts);
-        const plan = planOrFail(this, () => EtcdCluster.plan(name, args));
-        const deployed = args.target.deploy(this, plan);
+        const target = placeComponent(this, `EtcdCluster "${name}"`, args, opts);
+        const plan = planOrFail(this, () => EtcdCluster.plan(name, { ...args, target, targetSpec: undefined }));
+        const deployed = target.deploy(this, plan);
         this.hosts = deployed.members.map((m) => `${m.host}:${m.ports.client}`);
         this.clientEndpoints = pulumi.output(this.hosts.map((h) => `http://${h}`));
         this.publishedClientEndpoints = pulumi.output(deployed.members.flatMap((m) => (m.published.client ? [`http://${m.published.client.host}:${m.published.client.port}`] : [])));

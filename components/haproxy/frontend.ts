@@ -1,11 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planOrFail } from "../core/errors";
 import { DeployedEndpoint, Target } from "../core/plan";
+import { placeComponent, TargetSpec } from "../targets/targetSpec";
 import { FRONTEND_ENDPOINTS, FrontendSettings, planFrontend, validateFrontendSettings } from "./plan";
 
 export interface HaproxyFrontendArgs extends FrontendSettings {
-    /** Where the proxy instances run: a `DockerTarget` or a `KubernetesTarget`. */
-    readonly target: Target;
+    /**
+     * Where the proxy instances run: a `DockerTarget` or a `KubernetesTarget` object (TypeScript), the one its
+     * cluster runs on. Give exactly one of `target` and `targetSpec`.
+     */
+    readonly target?: Target;
+    /**
+     * Where the proxy instances run, as plain data (any language): the same spec its cluster was given, so both
+     * share one target. Give exactly one of `target` and `targetSpec`.
+     */
+    readonly targetSpec?: TargetSpec;
 }
 
 /**
@@ -29,12 +38,13 @@ export class HaproxyFrontend extends pulumi.ComponentResource {
 
     constructor(name: string, args: HaproxyFrontendArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hadb:index:HaproxyFrontend", name, {}, opts);
+        const target = placeComponent(this, `HaproxyFrontend "${name}"`, args, opts);
         const plan = planOrFail(this, () => {
-            const p = planFrontend(name, args, args.target.nameResolution);
-            args.target.checkPlan(p, `HaproxyFrontend "${name}"`);
+            const p = planFrontend(name, args, target.nameResolution);
+            target.checkPlan(p, `HaproxyFrontend "${name}"`);
             return p;
         });
-        const deployed = args.target.deploy(this, plan);
+        const deployed = target.deploy(this, plan);
         this.instanceNames = pulumi.all(deployed.members.map((m) => m.resourceName));
         this.readWrite = deployed.endpoints[FRONTEND_ENDPOINTS.readWrite];
         this.readOnly = deployed.endpoints[FRONTEND_ENDPOINTS.readOnly];

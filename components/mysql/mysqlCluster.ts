@@ -3,6 +3,7 @@ import { ClusterBackends, clusterBackends } from "../core/backends";
 import { planOrFail } from "../core/errors";
 import { ServiceAddress, Target } from "../core/plan";
 import { secretUrl } from "../core/urls";
+import { placeComponent, TargetSpec } from "../targets/targetSpec";
 import { secretPasswords } from "../secrets/passwords";
 import { CONFIGURATOR_STATUS_PORT, planConfigurator } from "../core/configurator";
 import { MySqlPasswords, renderConfiguratorDeclaration, resolveMySqlSettings } from "./memberConfig";
@@ -14,16 +15,28 @@ const NO_PASSWORDS: MySqlPasswords = { admin: "", replication: "", monitor: "", 
 
 /** Passwords of a group; each one left out is generated. All are handled as Pulumi secrets. */
 export interface MySqlPasswordArgs {
+    /** Password of the administrative account (`adminUser`). */
     readonly admin?: pulumi.Input<string>;
+    /** Password of the account Group Replication's recovery and clone connect as (`replicationUser`). */
     readonly replication?: pulumi.Input<string>;
     /** The account the supervisors and proxies read group state with. */
     readonly monitor?: pulumi.Input<string>;
+    /** Password of the application user (`appUser`). */
     readonly app?: pulumi.Input<string>;
 }
 
 export interface MySqlClusterArgs extends MySqlSettings {
-    /** Where the members run: a `DockerTarget` or a `KubernetesTarget`. */
-    readonly target: Target;
+    /**
+     * Where the members run: a `DockerTarget` or a `KubernetesTarget` object (TypeScript). Give exactly one of
+     * `target` and `targetSpec`.
+     */
+    readonly target?: Target;
+    /**
+     * Where the members run, as plain data (any language): the target is declared once and shared by every
+     * component of the deployment given the same spec, so give the group's HaproxyFrontend the same one. Give
+     * exactly one of `target` and `targetSpec`.
+     */
+    readonly targetSpec?: TargetSpec;
     /** Passwords; each one left out is generated. */
     readonly passwords?: MySqlPasswordArgs;
 }
@@ -41,35 +54,41 @@ export class MySqlCluster extends pulumi.ComponentResource {
     readonly memberNames: pulumi.Output<string[]>;
     /** Members as a proxy's backends (SQL port, role-check port), with the group's mode. */
     readonly backends: ClusterBackends;
+    /** The application database. */
     readonly databaseName: string;
+    /** The application user, with all privileges on `databaseName`. */
     readonly appUser: string;
+    /** The administrative account. */
     readonly adminUser: string;
+    /** The application user's password (a secret). */
     readonly appPassword: pulumi.Output<string>;
+    /** The administrative account's password (a secret). */
     readonly adminPassword: pulumi.Output<string>;
 
     static validateArgs = validateMySqlSettings;
 
     constructor(name: string, args: MySqlClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hadb:index:MySqlCluster", name, {}, opts);
+        const target = placeComponent(this, `MySqlCluster "${name}"`, args, opts);
         const planWith = (passwords: pulumi.Input<MySqlPasswords>) =>
-            planMySqlCluster(name, args, { stack: pulumi.getStack(), memberHost: (m) => args.target.memberHost(name, m), clusterRanges: args.target.clusterRanges, passwords });
+            planMySqlCluster(name, args, { stack: pulumi.getStack(), memberHost: (m) => target.memberHost(name, m), clusterRanges: target.clusterRanges, passwords });
         // Checked before the first child (a generated password) exists.
         planOrFail(this, () => {
-            args.target.checkPlan(planWith(NO_PASSWORDS), `MySqlCluster "${name}"`);
-            args.target.checkPlan(planConfigurator(name, "mysql", "hadb-mysql-configurator", ""), `MySqlCluster "${name}"`);
+            target.checkPlan(planWith(NO_PASSWORDS), `MySqlCluster "${name}"`);
+            target.checkPlan(planConfigurator(name, "mysql", "hadb-mysql-configurator", ""), `MySqlCluster "${name}"`);
         });
         const s = resolveMySqlSettings(args, defaultGroupName(pulumi.getStack(), name));
         const passwords = secretPasswords(name, ["admin", "replication", "monitor", "app"] as const, args.passwords, this, { app: args.appPasswordRotation });
         const plan = planWith(pulumi.output(passwords));
-        const deployed = args.target.deploy(this, plan);
+        const deployed = target.deploy(this, plan);
         // After the members: keeps the running group equal to these settings when they change.
         const members = plan.members.map((m) => m.name);
         const declaration = pulumi
-            .all([passwords, args.target.clusterRanges])
+            .all([passwords, target.clusterRanges])
             .apply(([p, clusterRanges]) =>
-                renderConfiguratorDeclaration(s, { members, memberHost: (m) => args.target.memberHost(name, m), clusterRanges }, p, CONFIGURATOR_STATUS_PORT),
+                renderConfiguratorDeclaration(s, { members, memberHost: (m) => target.memberHost(name, m), clusterRanges }, p, CONFIGURATOR_STATUS_PORT),
             );
-        args.target.deploy(this, planConfigurator(name, "mysql", "hadb-mysql-configurator", pulumi.secret(declaration)), [...deployed.resources]);
+        target.deploy(this, planConfigurator(name, "mysql", "hadb-mysql-configurator", pulumi.secret(declaration)), [...deployed.resources]);
         this.backends = clusterBackends("mysql", s.mode === "multi-primary", deployed.members, "mysql", "api");
         this.memberNames = pulumi.all(deployed.members.map((m) => m.resourceName));
         this.databaseName = s.databaseName;

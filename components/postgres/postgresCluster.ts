@@ -3,6 +3,7 @@ import { ClusterBackends, clusterBackends } from "../core/backends";
 import { planOrFail } from "../core/errors";
 import { ServiceAddress, Target } from "../core/plan";
 import { secretUrl } from "../core/urls";
+import { placeComponent, TargetSpec } from "../targets/targetSpec";
 import { EtcdCluster } from "../etcd/etcdCluster";
 import { EtcdSettings } from "../etcd/plan";
 import { secretPasswords } from "../secrets/passwords";
@@ -16,16 +17,28 @@ const NO_PASSWORDS: PostgresPasswords = { superuser: "", replication: "", app: "
 
 /** Passwords of a Patroni cluster; each one left out is generated. All are handled as Pulumi secrets. */
 export interface PostgresPasswordArgs {
+    /** Password of the superuser role (`superuser`). */
     readonly superuser?: pulumi.Input<string>;
+    /** Password of the role replicas stream WAL as (`replicationUser`). */
     readonly replication?: pulumi.Input<string>;
+    /** Password of the application user (`appUser`). */
     readonly app?: pulumi.Input<string>;
     /** Basic auth of Patroni's REST API for switchover, restart and configuration changes. */
     readonly restApi?: pulumi.Input<string>;
 }
 
 export interface PostgresClusterArgs extends PostgresSettings {
-    /** Where the members run: a `DockerTarget` or a `KubernetesTarget`. */
-    readonly target: Target;
+    /**
+     * Where the members (and the etcd cluster this creates) run: a `DockerTarget` or a `KubernetesTarget` object
+     * (TypeScript). Give exactly one of `target` and `targetSpec`.
+     */
+    readonly target?: Target;
+    /**
+     * Where the members (and the etcd cluster this creates) run, as plain data (any language): the target is
+     * declared once and shared by every component of the deployment given the same spec, so give the cluster's
+     * HaproxyFrontend the same one. Give exactly one of `target` and `targetSpec`.
+     */
+    readonly targetSpec?: TargetSpec;
     /**
      * Client `host:port`s of an existing etcd cluster to use as the DCS (`etcd.hosts`); pass that cluster in
      * `dependsOn` too, so Patroni starts after it.
@@ -49,11 +62,17 @@ export class PostgresCluster extends pulumi.ComponentResource {
     readonly memberNames: pulumi.Output<string[]>;
     /** Members as a proxy's backends. Plain values: they shape the proxy's configuration. */
     readonly backends: ClusterBackends;
+    /** The application database. */
     readonly databaseName: string;
+    /** The application user, owner of `databaseName`. */
     readonly appUser: string;
+    /** The superuser role. */
     readonly superuser: string;
+    /** The application user's password (a secret). */
     readonly appPassword: pulumi.Output<string>;
+    /** The superuser's password (a secret). */
     readonly superuserPassword: pulumi.Output<string>;
+    /** The password of Patroni's REST API (basic auth, user `patroni`) for switchover, restart and configuration changes (a secret). */
     readonly restApiPassword: pulumi.Output<string>;
     /** Client `host:port`s of the etcd cluster Patroni uses (its own, unless `etcdHosts` was given). */
     readonly etcdHosts: string[];
@@ -62,15 +81,16 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hadb:index:PostgresCluster", name, {}, opts);
-        const etcdArgs = { target: args.target, ...args.etcd };
+        const target = placeComponent(this, `PostgresCluster "${name}"`, args, opts);
+        const etcdArgs = { target, ...args.etcd };
         const planWith = (dcsHosts: string[], passwords: pulumi.Input<PostgresPasswords>) =>
-            planPostgresCluster(name, args, { dcsHosts, memberHost: (m) => args.target.memberHost(name, m), clusterRanges: args.target.clusterRanges, passwords });
+            planPostgresCluster(name, args, { dcsHosts, memberHost: (m) => target.memberHost(name, m), clusterRanges: target.clusterRanges, passwords });
         // Everything is checked before the first child exists: the etcd cluster this creates, then the members.
         planOrFail(this, () => {
             validatePostgresSettings(name, args);
             if (!args.etcdHosts) EtcdCluster.plan(`${name}-etcd`, etcdArgs);
-            args.target.checkPlan(planWith([], NO_PASSWORDS), `PostgresCluster "${name}"`);
-            args.target.checkPlan(planConfigurator(name, "postgres", "hadb-pg-configurator", ""), `PostgresCluster "${name}"`);
+            target.checkPlan(planWith([], NO_PASSWORDS), `PostgresCluster "${name}"`);
+            target.checkPlan(planConfigurator(name, "postgres", "hadb-pg-configurator", ""), `PostgresCluster "${name}"`);
         });
         const s = resolvePostgresSettings(args);
         const etcd = args.etcdHosts ? undefined : new EtcdCluster(`${name}-etcd`, etcdArgs, { parent: this });
@@ -78,12 +98,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const passwords = secretPasswords(name, ["superuser", "replication", "app", "restApi"] as const, args.passwords, this, { app: args.appPasswordRotation });
         const plan = planWith(this.etcdHosts, pulumi.output(passwords));
         // Patroni cannot start without its DCS, so etcd comes first.
-        const deployed = args.target.deploy(this, plan, etcd ? [etcd] : []);
+        const deployed = target.deploy(this, plan, etcd ? [etcd] : []);
         // After the members: keeps the running cluster equal to these settings when they change.
         const declaration = pulumi
             .output(passwords)
             .apply((p) => renderConfiguratorDeclaration(s, deployed.members.map((m) => m.host), p, CONFIGURATOR_STATUS_PORT));
-        args.target.deploy(this, planConfigurator(name, "postgres", "hadb-pg-configurator", pulumi.secret(declaration)), [...deployed.resources]);
+        target.deploy(this, planConfigurator(name, "postgres", "hadb-pg-configurator", pulumi.secret(declaration)), [...deployed.resources]);
 
         this.backends = clusterBackends("postgres", false, deployed.members, "postgres", "api");
         this.memberNames = pulumi.all(deployed.members.map((m) => m.resourceName));

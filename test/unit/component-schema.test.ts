@@ -19,6 +19,8 @@ describe("component schema", () => {
             console.log(`[schema] ${name}: ${inputs.length} inputs, ${outputs.length} outputs`);
             // Clusters and proxies are placed by a target; targets are not.
             expect(inputs.includes("target"), name).toBe(!name.endsWith("Target"));
+            // ... or, from any language, by a plain-data spec of one.
+            expect(inputs.includes("targetSpec"), name).toBe(!name.endsWith("Target"));
             expect(outputs.length, name).toBeGreaterThan(0);
         }
     }, 300_000);
