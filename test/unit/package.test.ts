@@ -233,7 +233,7 @@ describe("the npm package", () => {
 
     it("packs compiled JavaScript with declarations, the images, the schema and the plugin manifest, and nothing else", () => {
         const files = packed.files.map((f) => f.path);
-        const allowed = [/^dist\/.+\.(js|d\.ts)$/, /^images\//, /^package\.json$/, /^README\.md$/, /^LICEN[CS]E/i, /^schema\.json$/, /^PulumiPlugin\.yaml$/];
+        const allowed = [/^dist\/.+\.(js|d\.ts)$/, /^images\/(?!.*__pycache__)/, /^package\.json$/, /^README\.md$/, /^LICEN[CS]E/i, /^schema\.json$/, /^PulumiPlugin\.yaml$/];
         expect(files.filter((f) => !allowed.some((a) => a.test(f)))).toEqual([]);
         for (const needed of ["dist/index.js", "dist/index.d.ts", "dist/provider.js", "dist/core/images.js", "images/catalogue.json", "schema.json", "PulumiPlugin.yaml", "package.json"]) {
             expect(files).toContain(needed);
