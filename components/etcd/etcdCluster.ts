@@ -12,7 +12,8 @@ export interface EtcdClusterArgs extends EtcdSettings {
     readonly target?: Target;
     /**
      * Where the members run, as plain data (any language): the target is declared once and shared by every
-     * component of the deployment given the same spec. Give exactly one of `target` and `targetSpec`.
+     * component of the deployment given the same spec. (A TypeScript program may give `target` instead: exactly
+     * one of the two.)
      */
     readonly targetSpec?: TargetSpec;
 }

@@ -12,7 +12,7 @@ export interface HaproxyFrontendArgs extends FrontendSettings {
     readonly target?: Target;
     /**
      * Where the proxy instances run, as plain data (any language): the same spec its cluster was given, so both
-     * share one target. Give exactly one of `target` and `targetSpec`.
+     * share one target. (A TypeScript program may give `target` instead: exactly one of the two.)
      */
     readonly targetSpec?: TargetSpec;
 }

@@ -33,8 +33,8 @@ export interface MySqlClusterArgs extends MySqlSettings {
     readonly target?: Target;
     /**
      * Where the members run, as plain data (any language): the target is declared once and shared by every
-     * component of the deployment given the same spec, so give the group's HaproxyFrontend the same one. Give
-     * exactly one of `target` and `targetSpec`.
+     * component of the deployment given the same spec, so give the group's HaproxyFrontend the same one. (A
+     * TypeScript program may give `target` instead: exactly one of the two.)
      */
     readonly targetSpec?: TargetSpec;
     /** Passwords; each one left out is generated. */

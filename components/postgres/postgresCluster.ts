@@ -36,7 +36,7 @@ export interface PostgresClusterArgs extends PostgresSettings {
     /**
      * Where the members (and the etcd cluster this creates) run, as plain data (any language): the target is
      * declared once and shared by every component of the deployment given the same spec, so give the cluster's
-     * HaproxyFrontend the same one. Give exactly one of `target` and `targetSpec`.
+     * HaproxyFrontend the same one. (A TypeScript program may give `target` instead: exactly one of the two.)
      */
     readonly targetSpec?: TargetSpec;
     /**
