@@ -167,7 +167,7 @@ export function dockerProvider(ctx: ProviderContext): ProviderOperations {
             const labels = { [HARNESS_LABEL]: ctx.stack, ...toLabels(inputs.labels) };
             switch (goal.type) {
                 case IMAGE:
-                    return buildImage(goal, inputs, ctx);
+                    return buildImage(inputs);
                 case NETWORK:
                     return createNetwork(inputs, labels, ctx);
                 case VOLUME:
@@ -182,7 +182,7 @@ export function dockerProvider(ctx: ProviderContext): ProviderOperations {
             switch (goal.type) {
                 case IMAGE:
                     // pulumi-docker's Update rebuilds (and would push).
-                    return buildImage(goal, inputs, ctx);
+                    return buildImage(inputs);
                 case CONTAINER:
                     return updateContainer(old, inputs, changes, ctx);
                 default:
@@ -212,7 +212,7 @@ function toLabels(labels: { label: string; value: string }[] | undefined): Recor
     return Object.fromEntries((labels ?? []).map((l) => [l.label, l.value]));
 }
 
-async function buildImage(goal: Goal, inputs: Record<string, any>, ctx: ProviderContext): Promise<{ id: string; outputs: Record<string, any> }> {
+async function buildImage(inputs: Record<string, any>): Promise<{ id: string; outputs: Record<string, any> }> {
     const { imageName, build = {} } = inputs;
     if (inputs.skipPush !== true) throw new Error(`harness: image ${imageName} would be pushed (skipPush is not true); there is no registry here`);
     const args = ["build", "-q", "-t", imageName];
@@ -221,7 +221,6 @@ async function buildImage(goal: Goal, inputs: Record<string, any>, ctx: Provider
     if (build.platform) args.push("--platform", build.platform);
     if (build.target) args.push("--target", build.target);
     args.push(build.context ?? ".");
-    ctx.log(`building image ${imageName}`);
     // The provider builds with BuildKit unless builderVersion is "BuilderV1" (the classic builder).
     const buildkit = build.builderVersion === "BuilderV1" ? "0" : "1";
     try {
@@ -259,7 +258,6 @@ async function createNetwork(i: Record<string, any>, labels: Record<string, stri
     const name: string = i.name;
     const existing = await inspect(`/networks/${name}`);
     if (existing) throw leftover("network", name, existing.Labels, ctx, `network with name ${name} already exists`);
-    ctx.log(`creating network ${name}`);
     const created = await dockerRequest("POST", "/networks/create", {
         Name: name,
         CheckDuplicate: true,
@@ -281,8 +279,6 @@ async function createVolume(i: Record<string, any>, labels: Record<string, strin
         ctx.log(
             `warning: volume ${name} was retained (retainOnDelete) by an earlier down or replacement of stack ${ctx.stack}; Docker hands the existing volume back, so its data — and the database users and passwords in it — will be reused, whatever passwords this run generates`,
         );
-    } else {
-        ctx.log(`creating volume ${name}`);
     }
     // VolumeCreate with an existing name returns that volume: the provider has no existence check.
     const created = await dockerRequest("POST", "/volumes/create", { Name: name, Driver: i.driver ?? "local", Labels: labels });
@@ -354,7 +350,6 @@ async function createContainer(goal: Goal, i: Record<string, any>, labels: Recor
         },
         NetworkingConfig: networks[0] ? { EndpointsConfig: { [networks[0].name]: { Aliases: networks[0].aliases ?? [] } } } : undefined,
     };
-    ctx.log(`creating container ${name}`);
     const created = await dockerRequest("POST", `/containers/create?name=${encodeURIComponent(name)}`, body);
     const id: string = created.Id;
     const outputs = { ...readBack(CONTAINER, i), id };
