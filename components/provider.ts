@@ -1,5 +1,5 @@
-// The component package's plugin entry point (PulumiPlugin.yaml `main: dist/provider.js`): the Pulumi CLI runs it
-// when a program in another language uses hadb's components, and it serves them to the engine over gRPC.
+// The component package's plugin: started by plugin.js (PulumiPlugin.yaml's `main`) when a program in another
+// language uses hadb's components, it serves them to the engine over gRPC.
 import { serve } from "./packageProvider";
 
 serve().catch((err: unknown) => {

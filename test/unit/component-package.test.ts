@@ -1,3 +1,4 @@
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -214,8 +215,11 @@ describe("the Pulumi YAML example", () => {
         expect(source).toBe(PACKAGE_ROOT);
         const plugin = parse(fs.readFileSync(path.join(source, "PulumiPlugin.yaml"), "utf8"));
         expect(plugin.runtime).toBe("nodejs");
-        // The entry is the compiled components/provider.ts.
-        expect(plugin.main).toBe("dist/provider.js");
+        // The entry starts components/provider.ts in a checkout, and its compiled dist/provider.js in the package.
+        expect(plugin.main).toBe("plugin.js");
+        const entry = fs.readFileSync(path.join(source, plugin.main), "utf8");
+        expect(entry).toContain('"components", "provider.ts"');
+        expect(entry).toContain('"dist", "provider.js"');
         expect(fs.existsSync(path.join(PACKAGE_ROOT, "components", "provider.ts"))).toBe(true);
     });
 
@@ -233,6 +237,48 @@ describe("the Pulumi YAML example", () => {
             expect(problems.join("\n")).toContain(fragment);
         }
     });
+});
+
+/**
+ * Starts the plugin as the nodejs language host does (@pulumi/pulumi's run-plugin with the manifest's main and an
+ * engine address, in the plugin's folder) and asks it over gRPC for its version and schema.
+ */
+export async function askPlugin(root: string, main: string): Promise<{ version: string; schema: unknown; startSeconds: number }> {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const grpc = require("@grpc/grpc-js");
+    const { ResourceProviderClient } = require("@pulumi/pulumi/proto/provider_grpc_pb");
+    const provproto = require("@pulumi/pulumi/proto/provider_pb");
+    const { Empty } = require("google-protobuf/google/protobuf/empty_pb");
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    const started = Date.now();
+    const child = spawn(process.execPath, [require.resolve("@pulumi/pulumi/cmd/run-plugin"), main, "127.0.0.1:1"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    try {
+        const port = await new Promise<string>((resolve, reject) => {
+            child.stdout.once("data", (d) => resolve(String(d).trim()));
+            child.once("exit", (code) => reject(new Error(`the plugin exited (${code}) before listening:\n${stderr}`)));
+        });
+        const startSeconds = (Date.now() - started) / 1000;
+        const client = new ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+        const call = <T>(method: string, req: unknown) => new Promise<T>((resolve, reject) => client[method](req, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
+        const info = await call<{ getVersion(): string }>("getPluginInfo", new Empty());
+        const schema = await call<{ getSchema(): string }>("getSchema", new provproto.GetSchemaRequest());
+        client.close();
+        return { version: info.getVersion(), schema: JSON.parse(schema.getSchema()), startSeconds };
+    } finally {
+        child.kill();
+    }
+}
+
+describe("component package plugin", () => {
+    it("starts from a checkout without a build, as `pulumi package add` from git does, and serves schema.json", async () => {
+        const main = parse(fs.readFileSync(path.join(PACKAGE_ROOT, "PulumiPlugin.yaml"), "utf8")).main;
+        const answer = await askPlugin(PACKAGE_ROOT, main);
+        console.log(`[plugin] ${main} in the checkout (TypeScript through run-plugin's ts-node) listened after ${answer.startSeconds.toFixed(1)} s`);
+        expect(answer.version).toBe(committed.version);
+        expect(answer.schema).toEqual(committed);
+    }, 180_000);
 });
 
 describe("component provider", () => {
