@@ -117,12 +117,14 @@ interface OutputState {
 
 /**
  * `value` with every Output where the schema says plain replaced by its value, following the schema into
- * objects, arrays and maps. Outputs where the schema says Input stay Outputs (a password stays a secret).
+ * objects, arrays and maps. Outputs where the schema says Input stay Outputs (a password stays a secret). A secret
+ * that arrives as a whole object (`passwords`) is opened and each of its Input fields kept secret; a secret that
+ * would land in a plain field is refused, since it could not stay secret there.
  */
-export async function resolvePlain(value: unknown, prop: PropertySpec | undefined, schema: PackageSchema, component: string, at: string): Promise<unknown> {
-    if (!prop) return value;
+export async function resolvePlain(value: unknown, prop: PropertySpec | undefined, schema: PackageSchema, component: string, at: string, secret = false): Promise<unknown> {
+    if (!prop) return secret ? pulumi.secret(value) : value;
     if (pulumi.Output.isInstance(value)) {
-        if (!prop.plain) return value;
+        if (!prop.plain) return secret ? pulumi.secret(value) : value;
         const output = value as unknown as OutputState;
         if (!(await output.isKnown)) {
             throw new InvalidArgumentError(
@@ -133,31 +135,33 @@ export async function resolvePlain(value: unknown, prop: PropertySpec | undefine
                 "pass a value known before the update: a literal, configuration, or an output of another hadb component",
             );
         }
-        if (await output.isSecret) {
-            throw new InvalidArgumentError(
-                component,
-                at,
-                "[secret]",
-                "it is a secret, but it is a plain argument that decides what hadb declares, so it would not stay secret",
-                "pass it unmarked, or use the argument meant for secrets (`passwords`)",
-            );
-        }
+        secret = secret || (await output.isSecret);
         value = await output.promise();
     }
     if (value === undefined || value === null) return value;
+    if (secret && !prop.plain) return pulumi.secret(value);
     const type = prop.$ref?.startsWith("#/types/") ? schema.types[prop.$ref.slice("#/types/".length)] : undefined;
     if (type?.properties && isPlainObject(value)) {
         const out: Record<string, unknown> = {};
-        for (const [key, v] of Object.entries(value)) out[key] = await resolvePlain(v, type.properties[key], schema, component, `${at}.${key}`);
+        for (const [key, v] of Object.entries(value)) out[key] = await resolvePlain(v, type.properties[key], schema, component, `${at}.${key}`, secret);
         return out;
     }
     if (prop.type === "array" && Array.isArray(value)) {
-        return Promise.all(value.map((v, i) => resolvePlain(v, prop.items, schema, component, `${at}[${i}]`)));
+        return Promise.all(value.map((v, i) => resolvePlain(v, prop.items, schema, component, `${at}[${i}]`, secret)));
     }
     if (prop.type === "object" && prop.additionalProperties && isPlainObject(value)) {
         const out: Record<string, unknown> = {};
-        for (const [key, v] of Object.entries(value)) out[key] = await resolvePlain(v, prop.additionalProperties, schema, component, `${at}.${key}`);
+        for (const [key, v] of Object.entries(value)) out[key] = await resolvePlain(v, prop.additionalProperties, schema, component, `${at}.${key}`, secret);
         return out;
+    }
+    if (secret) {
+        throw new InvalidArgumentError(
+            component,
+            at,
+            "[secret]",
+            "it is a secret, but it is a plain argument that decides what hadb declares, so it would not stay secret",
+            "pass it unmarked, or put secrets only in the arguments meant for them (`passwords`)",
+        );
     }
     return value;
 }

@@ -322,4 +322,17 @@ describe("component provider", () => {
         await expect(provider.construct("pg", "hadb:index:PostgresCluster", { targetSpec: local, bootstrapSql: pulumi.secret("SELECT 1") }, {})).rejects.toThrow(/`bootstrapSql`.*is a secret/);
         await expect(provider.construct("x", "hadb:index:DockerTarget", {}, {})).rejects.toThrow(/hadb has no component hadb:index:DockerTarget/);
     });
+
+    it("opens passwords sent as one secret object and keeps each password secret", async () => {
+        const recorder = await recordMocks("dev");
+        const provider = new HadbProvider();
+        const passwords = pulumi.secret({ app: "app-pw", superuser: "su-pw" });
+        const pg = await provider.construct("pg", "hadb:index:PostgresCluster", { targetSpec: local, members: 2, passwords }, {});
+        await recorder.settled();
+        for (const [output, expected] of [["appPassword", "app-pw"], ["superuserPassword", "su-pw"]] as const) {
+            const value = pg.state[output] as pulumi.Output<string>;
+            expect(await pulumi.isSecret(value), output).toBe(true);
+            expect(await reveal(value), output).toBe(expected);
+        }
+    });
 });
