@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-    { ignores: ["node_modules/", "bin/", ".hadb-harness/"] },
+    { ignores: ["node_modules/", "bin/", "dist/", ".hadb-harness/"] },
     ...tseslint.configs.recommended,
     {
         rules: {

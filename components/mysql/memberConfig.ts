@@ -27,7 +27,7 @@ export interface MySqlMemberContext {
 }
 
 /** File names in CONFIG_DIR (the supervisor reads them from there) and the data directory. */
-export const MYSQL_FILES = { myCnf: "my.cnf", memberJson: "member.json" };
+export const MYSQL_FILES = { myCnf: "my.cnf", memberJson: "member.json", applicationJson: "application.json" };
 export const MYSQL_PATHS = { dataDir: "/var/lib/mysql/data" };
 
 const GR = "group_replication_";
@@ -119,18 +119,24 @@ export function renderMemberJson(s: ResolvedMySqlSettings, ctx: MySqlMemberConte
             port: s.port,
             agentPort: s.agentPort,
             clusterRanges: ctx.clusterRanges,
-            database: s.databaseName,
-            bootstrapSql: s.bootstrapSql ?? "",
             users: {
                 admin: { name: s.adminUser, password: passwords.admin },
                 replication: { name: s.replicationUser, password: passwords.replication },
                 monitor: { name: s.monitorUser, password: passwords.monitor },
-                app: { name: s.appUser, password: passwords.app },
             },
         },
         null,
         2,
     );
+}
+
+/**
+ * application.json, beside member.json: the application's database, account and schema, which the primary
+ * creates once. Apart from member.json because it changes without restarting members (a rotated password is
+ * set by the configurator). Holds a password: only ever inside a secret.
+ */
+export function renderApplicationJson(s: ResolvedMySqlSettings, passwords: Pick<MySqlPasswords, "app">): string {
+    return JSON.stringify({ database: s.databaseName, bootstrapSql: s.bootstrapSql ?? "", users: { app: { name: s.appUser, password: passwords.app } } }, null, 2);
 }
 
 /**

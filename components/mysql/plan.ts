@@ -1,6 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { httpCheck, memberNames, ServicePlan } from "../core/plan";
-import { MYSQL_FILES, MySqlPasswords, onlineSettings, renderMemberJson, renderMyCnf, renderSettingsCnf, resolveMySqlSettings, SETTINGS_CNF } from "./memberConfig";
+import {
+    MYSQL_FILES,
+    MySqlPasswords,
+    onlineSettings,
+    renderApplicationJson,
+    renderMemberJson,
+    renderMyCnf,
+    renderSettingsCnf,
+    resolveMySqlSettings,
+    SETTINGS_CNF,
+} from "./memberConfig";
 import { defaultGroupName, MySqlSettings, validateMySqlSettings } from "./settings";
 
 export interface MySqlPlanContext {
@@ -24,8 +34,12 @@ export function planMySqlCluster(name: string, settings: MySqlSettings, ctx: MyS
         image: "mysql",
         template: {
             env: {},
-            // Read as a member first starts; the configurator applies later changes with SET PERSIST.
-            files: [{ name: SETTINGS_CNF, content: renderSettingsCnf(onlineSettings(s, names, ctx.memberHost)), mode: "0644", secret: false, appliedOnline: true }],
+            files: [
+                // Read as a member first starts; the configurator applies later changes with SET PERSIST.
+                { name: SETTINGS_CNF, content: renderSettingsCnf(onlineSettings(s, names, ctx.memberHost)), mode: "0644", secret: false, appliedOnline: true },
+                // Used once, by the primary that creates the application schema; a rotated password is set by the configurator.
+                { name: MYSQL_FILES.applicationJson, content: passwords.apply((p) => renderApplicationJson(s, p)), mode: "0600", secret: true, appliedOnline: true },
+            ],
             ports: [
                 { name: "mysql", port: s.port, allow: ["members", "haproxy", "clients", "configurator"] },
                 { name: "group", port: s.groupPort, allow: ["members"] },

@@ -31,9 +31,11 @@ export function planPostgresCluster(name: string, settings: PostgresSettings, ct
         // Read when the cluster is created; the configurator applies later changes through Patroni's REST API.
         { name: PATRONI_FILES.bootstrapConfig, content: renderBootstrapConfig(s), mode: "0600", secret: false, appliedOnline: true },
         { name: PATRONI_FILES.postBootstrap, content: renderPostBootstrapScript(s), mode: "0700", secret: false },
-        { name: PATRONI_FILES.bootstrapSql, content: passwords.apply((p) => renderBootstrapSql(s, p)), mode: "0600", secret: true },
+        // Run once, when the cluster is created: a rotated application password is set by the configurator, and a
+        // changed schema is the application's own migration, so neither restarts a member.
+        { name: PATRONI_FILES.bootstrapSql, content: passwords.apply((p) => renderBootstrapSql(s, p)), mode: "0600", secret: true, appliedOnline: true },
     ];
-    if (s.bootstrapSql?.trim()) shared.push({ name: PATRONI_FILES.schemaSql, content: s.bootstrapSql, mode: "0600", secret: false });
+    if (s.bootstrapSql?.trim()) shared.push({ name: PATRONI_FILES.schemaSql, content: s.bootstrapSql, mode: "0600", secret: false, appliedOnline: true });
     return {
         name,
         component: "postgres",
@@ -49,8 +51,9 @@ export function planPostgresCluster(name: string, settings: PostgresSettings, ct
             checks: {
                 // Patroni's REST API answers at once; a replica may then copy the leader's data for a long time.
                 startup: httpCheck(s.apiPort, "/liveness", 5, 360),
-                // The leader, or a replica streaming at most maximumLagOnFailover behind: a rollout moves on only then.
-                readiness: httpCheck(s.apiPort, `/readiness?lag=${s.maximumLagOnFailover}`, 2, 3),
+                // Patroni's /readiness: the leader, or PostgreSQL running under a cluster Patroni knows (so members coming
+                // back onto their data all at once are ready one by one). A rollout moves on only then.
+                readiness: httpCheck(s.apiPort, "/readiness", 2, 3),
                 // Patroni's own loop is alive; says nothing about roles, so it never kills a member mid-recovery.
                 liveness: httpCheck(s.apiPort, "/liveness", 10, 6, 5),
             },

@@ -210,7 +210,9 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         });
         const readiness = t.checks.readiness;
         const startup = t.checks.startup;
-        const files = memberFiles(plan, member);
+        // Files taken online first: ignoreChanges names uploads by position, and these positions never move when
+        // other files come and go.
+        const files = [...memberFiles(plan, member)].sort((a, b) => Number(b.appliedOnline ?? false) - Number(a.appliedOnline ?? false));
         return new docker.Container(
             member.name,
             {

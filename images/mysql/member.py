@@ -50,7 +50,7 @@ MYSQLD_STOP_TIMEOUT = 120
 ER_ACCESS_DENIED = 1045
 
 # member.json: {member, members (addresses in member order), self (this member's address), port, agentPort,
-# clusterRanges, database, bootstrapSql, users}. Loaded by main(), so tests can import this module.
+# clusterRanges, users}, plus application.json beside it. Loaded by main(), so tests can import this module.
 CONFIG = {}
 
 
@@ -58,6 +58,14 @@ def load_config(path=CONFIG_FILE):
     with open(path) as f:
         CONFIG.clear()
         CONFIG.update(json.load(f))
+    # The application's database, account and schema come in their own file, which changes without a new
+    # member (a rotated password is set by the configurator): {database, bootstrapSql, users: {app}}.
+    application = os.path.join(os.path.dirname(path), "application.json")
+    if os.path.exists(application):
+        with open(application) as f:
+            app = json.load(f)
+        CONFIG["users"] = {**CONFIG.get("users", {}), **app.pop("users", {})}
+        CONFIG.update(app)
 
 
 def log(message):

@@ -265,15 +265,21 @@ describe("harness plan: the dev stack program", () => {
         }
     });
 
-    it("hadb:postgresBootstrapSql replaces each PostgreSQL member delete-before-replace, one chain each (no cascade)", async () => {
+    it("hadb:postgresBootstrapSql is read only at founding: no member is replaced", async () => {
         const p = await preview("dev", { state: deployedState, config: { "hadb:postgresBootstrapSql": "SELECT 1;" } });
-        print("hadb:postgresBootstrapSql=SELECT 1;", p.text);
-        expect(changed(p.steps).map((s) => [s.op, s.mode, s.name])).toEqual([
+        expect(changed(p.steps)).toEqual([]);
+    });
+
+    it("a rebuilt PostgreSQL image replaces each member delete-before-replace, one chain each (no cascade)", async () => {
+        const p = await preview("dev", { state: deployedState, config: { "hadb:baseImageTrixie": "hadb-base:trixie-next" } });
+        print("hadb:baseImageTrixie=hadb-base:trixie-next", p.text);
+        const pg = changed(p.steps).filter((s) => /^pg-\d$/.test(s.name));
+        expect(pg.map((s) => [s.op, s.mode, s.name])).toEqual([
             ["replace", "delete-before-replace", "pg-0"],
             ["replace", "delete-before-replace", "pg-1"],
             ["replace", "delete-before-replace", "pg-2"],
         ]);
-        for (const s of changed(p.steps)) expect(s.dependentDeletes).toEqual([]);
+        for (const s of pg) expect(s.dependentDeletes).toEqual([]);
     });
 
     it("hadb:networkSubnet replaces the network delete-before-replace: every container is deleted first, in its chain", async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { afterAll, describe, expect, it } from "vitest";
-import { renderMemberJson, resolveMySqlSettings } from "../../components/mysql/memberConfig";
+import { renderApplicationJson, renderMemberJson, resolveMySqlSettings } from "../../components/mysql/memberConfig";
 
 // The MySQL member supervisor is Python (images/mysql/member.py, assembly.py). Its tests are Python's unittest
 // in test/python, run here with the host's python3 (no pymysql needed: member.py is tested against a stand-in).
@@ -32,6 +32,8 @@ describe("MySQL member supervisor (Python)", () => {
         const ctx = { member: "mysql-1", ordinal: 1, members: ["mysql-0", "mysql-1", "mysql-2"], memberHost: (m: string) => `${m}.net`, clusterRanges: ["172.29.0.0/24"] };
         const memberJson = join(scratch, "member.json");
         writeFileSync(memberJson, renderMemberJson(s, ctx, { admin: "a", replication: "r", monitor: "m", app: "p" }));
+        // application.json sits beside member.json, as in /etc/hadb.
+        writeFileSync(join(scratch, "application.json"), renderApplicationJson(s, { app: "p" }));
         const { status, output } = python(["-m", "unittest", "discover", "-s", "test/python", "-v"], { HADB_MEMBER_JSON: memberJson });
         expect(output).toMatch(/^OK/m);
         expect(output).not.toMatch(/skipped/);

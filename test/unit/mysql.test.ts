@@ -2,7 +2,15 @@ import { describe, expect, it } from "vitest";
 import { DockerTarget, MySqlCluster, MySqlClusterArgs } from "../../components";
 import { renderHaproxyConfig } from "../../components/haproxy/config";
 import { frontendModel } from "../../components/haproxy/plan";
-import { onlineSettings, renderConfiguratorDeclaration, renderMemberJson, renderMyCnf, renderSettingsCnf, resolveMySqlSettings } from "../../components/mysql/memberConfig";
+import {
+    onlineSettings,
+    renderApplicationJson,
+    renderConfiguratorDeclaration,
+    renderMemberJson,
+    renderMyCnf,
+    renderSettingsCnf,
+    resolveMySqlSettings,
+} from "../../components/mysql/memberConfig";
 import { defaultGroupName } from "../../components/mysql/settings";
 import { byType, declare, expectRefused } from "./helpers";
 
@@ -65,24 +73,24 @@ describe("MySQL member configuration", () => {
         expect(c.innodb_buffer_pool_size).toBe("256M");
     });
 
-    it("gives the member supervisor its identity, peers and accounts", () => {
-        const json = JSON.parse(renderMemberJson(resolveMySqlSettings({ bootstrapSql: "CREATE TABLE t (id int primary key);" }, group), ctx, { admin: "a", replication: "r", monitor: "m", app: "p" }));
-        expect(json).toMatchObject({
+    it("gives the member supervisor its identity, peers and accounts, and the application's apart", () => {
+        const s = resolveMySqlSettings({ bootstrapSql: "CREATE TABLE t (id int primary key);" }, group);
+        const json = JSON.parse(renderMemberJson(s, ctx, { admin: "a", replication: "r", monitor: "m", app: "p" }));
+        expect(json).toEqual({
             member: "mysql-1",
             self: "mysql-1.net",
             members: ["mysql-0.net", "mysql-1.net", "mysql-2.net"],
             port: 3306,
             agentPort: 8008,
             clusterRanges: ["172.29.0.0/24", "10.1.0.0/16"],
-            database: "app",
+            users: {
+                admin: { name: "admin", password: "a" },
+                replication: { name: "repl", password: "r" },
+                monitor: { name: "monitor", password: "m" },
+            },
         });
-        expect(json.users).toEqual({
-            admin: { name: "admin", password: "a" },
-            replication: { name: "repl", password: "r" },
-            monitor: { name: "monitor", password: "m" },
-            app: { name: "app", password: "p" },
-        });
-        expect(json.bootstrapSql).toContain("CREATE TABLE t");
+        // A rotated application password must not restart members: it lives in its own file.
+        expect(JSON.parse(renderApplicationJson(s, { app: "p" }))).toEqual({ database: "app", bootstrapSql: "CREATE TABLE t (id int primary key);", users: { app: { name: "app", password: "p" } } });
     });
 
     it("declares to the configurator every online setting, the members and the application account", () => {
@@ -145,11 +153,14 @@ describe("MySqlCluster resources", () => {
             expect(c.secretInputs).toContain("uploads");
             const plain = JSON.stringify(Object.fromEntries(Object.entries(c.inputs).filter(([k]) => !c.secretInputs.includes(k))));
             expect(plain).not.toContain("Adm1n-secret");
+            // Files taken online first, each in ignoreChanges by its position: a change to them replaces no member.
             expect(c.inputs.uploads.map((u: any) => [u.file, u.permissions])).toEqual([
                 ["/etc/hadb/settings.cnf", "0644"],
+                ["/etc/hadb/application.json", "0600"],
                 ["/etc/hadb/my.cnf", "0644"],
                 ["/etc/hadb/member.json", "0600"],
             ]);
+            expect(c.options!.ignoreChanges).toEqual(["uploads[0].content", "uploads[1].content"]);
             expect(c.inputs.image).toBe("hadb/mysql:local");
             expect(c.inputs.uploads.every((u: any) => u.owner === "999" && u.group === "999")).toBe(true);
         }

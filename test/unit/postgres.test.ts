@@ -127,7 +127,7 @@ describe("PostgresCluster resources", () => {
         expect(members[2].dependencies).toContain(members[1].urn);
         expect(members[2].dependencies).not.toContain(members[0].urn);
         for (const m of members) {
-            expect(m.inputs.healthcheck.tests).toEqual(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", "http://127.0.0.1:8008/readiness?lag=1048576"]);
+            expect(m.inputs.healthcheck.tests).toEqual(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", "http://127.0.0.1:8008/readiness"]);
             expect(m.inputs.ports ?? []).toEqual([]);
         }
         expect(etcdContainers).toHaveLength(3);
@@ -142,12 +142,14 @@ describe("PostgresCluster resources", () => {
         const config = parse(member.inputs.uploads.find((u: any) => u.file === "/etc/hadb/patroni.yml").content);
         expect(config.postgresql.authentication.superuser.password).toBe("S3cret-super");
         // No schema given: no schema.sql (the provider refuses an empty upload).
+        // Files read only when the cluster is created come first, each in ignoreChanges by its position.
         expect(member.inputs.uploads.map((u: any) => [u.file, u.permissions, u.owner])).toEqual([
             ["/etc/hadb/bootstrap.yml", "0600", "999"],
-            ["/etc/hadb/post-bootstrap.sh", "0700", "999"],
             ["/etc/hadb/bootstrap.sql", "0600", "999"],
+            ["/etc/hadb/post-bootstrap.sh", "0700", "999"],
             ["/etc/hadb/patroni.yml", "0600", "999"],
         ]);
+        expect(member.options!.ignoreChanges).toEqual(["uploads[0].content", "uploads[1].content"]);
     });
 
     it("places the schema only when there is one, and never uploads an empty file", async () => {

@@ -93,7 +93,7 @@ describe("dev stack program", () => {
         const config = uploads.find((u: any) => u.file === "/etc/hadb/bootstrap.yml").content;
         expect(config).toMatch(/loop_wait: 1\n/);
         expect(config).toMatch(/synchronous_mode: true\n/);
-        expect(uploads.find((u: any) => u.file === "/etc/hadb/schema.sql").content).toMatch(/CREATE TABLE order_items/);
+        expect(uploads.find((u: any) => u.file === "/etc/hadb/schema.sql").content).toMatch(/CREATE TABLE IF NOT EXISTS order_items/);
     });
 
     it("follows stack config: member counts and base image", async () => {
