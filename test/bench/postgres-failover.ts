@@ -10,7 +10,7 @@ import { median, runBenchmark } from "./stats";
 const rounds = Number(process.argv[2] ?? 3);
 
 async function main(): Promise<void> {
-    await down("dev", () => {});
+    await down("dev", () => {}, { destroyData: true });
     const t0 = Date.now();
     const { outputs } = await up("dev", { log: () => {} });
     const { rwUrl, members } = outputs.postgres as { rwUrl: string; members: string[] };
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
         }
     }
     for (const [kind, values] of Object.entries(results)) console.log(`median ${kind}: ${median(values).toFixed(2)} s over ${values.length} runs`);
-    await down("dev", () => {});
+    await down("dev", () => {}, { destroyData: true });
 }
 
 runBenchmark(main);

@@ -26,7 +26,7 @@ describe.skipIf(!live)("etcd cluster on the dev stack (live)", () => {
     const written = new Map<string, string>();
 
     beforeAll(async () => {
-        await down("dev", () => {});
+        await down("dev", () => {}, { destroyData: true });
         const started = Date.now();
         const deployment = await up("dev", { log: () => {} });
         ({ endpoints, members } = deployment.outputs.etcd);
@@ -35,7 +35,7 @@ describe.skipIf(!live)("etcd cluster on the dev stack (live)", () => {
     });
 
     afterAll(async () => {
-        if (live) await down("dev", () => {});
+        if (live) await down("dev", () => {}, { destroyData: true });
     });
 
     it("forms one cluster of three members with one leader", async () => {

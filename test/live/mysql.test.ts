@@ -23,7 +23,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     const identicalMembers = () => waitIdentical(members, adminPassword);
 
     beforeAll(async () => {
-        await down("dev", () => {});
+        await down("dev", () => {}, { destroyData: true });
         const started = Date.now();
         const deployment = await up("dev", { log: () => {} });
         ({ rwUrl, roUrl, members } = deployment.outputs.mysql);
@@ -34,7 +34,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     });
 
     afterAll(async () => {
-        if (live) await down("dev", () => {});
+        if (live) await down("dev", () => {}, { destroyData: true });
     });
 
     it("forms one group: every member ONLINE, exactly one PRIMARY, secondaries super_read_only", async () => {
@@ -172,7 +172,7 @@ describe.skipIf(!live)("MySQL Group Replication in multi-primary mode (live)", (
     let members: string[];
 
     beforeAll(async () => {
-        await down("dev", () => {});
+        await down("dev", () => {}, { destroyData: true });
         const deployment = await up("dev", { config: { "hadb:mysqlMode": "multi-primary" }, log: () => {} });
         ({ rwUrl, members } = deployment.outputs.mysql);
         adminPassword = decodeURIComponent(new URL(deployment.outputs.mysql.adminUrl).password);
@@ -181,7 +181,7 @@ describe.skipIf(!live)("MySQL Group Replication in multi-primary mode (live)", (
     });
 
     afterAll(async () => {
-        if (live) await down("dev", () => {});
+        if (live) await down("dev", () => {}, { destroyData: true });
     });
 
     it("certifies concurrent updates of one row on two members: exactly one commit fails, data stays identical", async () => {

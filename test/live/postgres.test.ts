@@ -41,7 +41,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     }
 
     beforeAll(async () => {
-        await down("dev", () => {});
+        await down("dev", () => {}, { destroyData: true });
         const started = Date.now();
         const deployment = await up("dev", { log: () => {} });
         ({ rwUrl, roUrl, members } = deployment.outputs.postgres);
@@ -51,7 +51,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     });
 
     afterAll(async () => {
-        if (live) await down("dev", () => {});
+        if (live) await down("dev", () => {}, { destroyData: true });
     });
 
     it("bootstraps one leader and two streaming replicas with zero lag", async () => {
