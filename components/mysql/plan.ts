@@ -62,7 +62,9 @@ export function planMySqlCluster(name: string, settings: MySqlSettings, ctx: MyS
                 ordinal,
                 files: [
                     { name: MYSQL_FILES.myCnf, content: files.apply((c) => renderMyCnf(s, c)), mode: "0644", secret: false },
-                    { name: MYSQL_FILES.memberJson, content: pulumi.all([passwords, files]).apply(([p, c]) => renderMemberJson(s, c, p)), mode: "0600", secret: true },
+                    // Only its member list changes with a scale-out or -in, which a running member does not need: the
+                    // supervisor waits, after an outage, for the group it last saw rather than this list.
+                    { name: MYSQL_FILES.memberJson, content: pulumi.all([passwords, files]).apply(([p, c]) => renderMemberJson(s, c, p)), mode: "0600", secret: true, appliedOnline: true },
                 ],
             };
         }),

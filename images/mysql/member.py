@@ -35,6 +35,8 @@ CONFIG_FILE = "/etc/hadb/member.json"
 DEFAULTS = "/etc/hadb/my.cnf"
 VOLUME = "/var/lib/mysql"
 DATADIR = "/var/lib/mysql/data"
+# The group as this member last saw it ONLINE, kept with its data: the members the rule must hear from.
+LAST_GROUP_FILE = os.path.join(VOLUME, ".hadb-group.json")
 SOCKET = "/run/mysqld/mysqld.sock"
 # Present only while `mysqld --initialize` runs: found at start, the last initialisation was cut short.
 INITIALIZING = os.path.join(VOLUME, ".hadb-initializing")
@@ -371,7 +373,7 @@ def maybe_create_schema(conn, state, role):
         return
     group = dict(query(conn, "SELECT MEMBER_HOST, MEMBER_STATE FROM performance_schema.replication_group_members"))
     multi = int(query(conn, "SELECT @@GLOBAL.group_replication_single_primary_mode")[0][0]) == 0
-    if not assembly.creates_schema(state, role, multi, group, CONFIG["members"], CONFIG["self"]):
+    if not assembly.creates_schema(state, role, multi, group, known_members(), CONFIG["self"]):
         return
     try:
         if create_application_schema(conn):
@@ -400,6 +402,41 @@ def log_decision(decision):
     LAST_LOGGED["decision"] = key
 
 
+def known_members():
+    """Every member the decision rule must hear from, in one order all members agree on (by address). The group
+    as this member last saw it while ONLINE wins over the configured list, which may predate a scale-out or a
+    scale-in (member.json changes without restarting members): after a complete outage the group reboots only
+    once every member of the last group answers, and a member removed since is not waited for."""
+    try:
+        with open(LAST_GROUP_FILE) as f:
+            last = json.load(f)
+    except (OSError, ValueError):
+        last = []
+    members = last if isinstance(last, list) and CONFIG["self"] in last else CONFIG["members"]
+    return sorted(members)
+
+
+def remember_group(conn):
+    """Keeps LAST_GROUP_FILE equal to the members in the group's view while this member is ONLINE."""
+    rows = query(conn, "SELECT MEMBER_HOST FROM performance_schema.replication_group_members WHERE MEMBER_STATE IN ('ONLINE', 'RECOVERING')")
+    members = sorted(r[0] for r in rows)
+    if CONFIG["self"] not in members or members == LAST_GROUP.get("members"):
+        return
+    try:
+        with open(LAST_GROUP_FILE + ".tmp", "w") as f:
+            json.dump(members, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(LAST_GROUP_FILE + ".tmp", LAST_GROUP_FILE)
+        LAST_GROUP["members"] = members
+        log(f"the group is {', '.join(members)}")
+    except OSError as err:
+        log(f"could not record the group's members: {err}")
+
+
+LAST_GROUP = {"members": None}
+
+
 def assemble_once(conn):
     if BOOTSTRAP_FLAG_UNSURE.is_set():
         log("the last bootstrap attempt may have left group_replication_bootstrap_group ON: resetting it")
@@ -407,10 +444,10 @@ def assemble_once(conn):
     state, role = own_state(conn)
     views, gtids = {}, ""
     if assembly.needs_peer_views(state):
-        views = {m: peer_view(m) for m in CONFIG["members"] if m != CONFIG["self"]}
+        views = {m: peer_view(m) for m in known_members() if m != CONFIG["self"]}
         GROUP_ELSEWHERE.update(seen=assembly.group_seen(views), at=time.time())
         gtids = own_gtids(conn)
-    decision = assembly.decide(state, gtids, views, CONFIG["members"], CONFIG["self"], gtid_subset(conn))
+    decision = assembly.decide(state, gtids, views, known_members(), CONFIG["self"], gtid_subset(conn))
     if decision.stop_first:
         log("left the group in ERROR state: stopping Group Replication before rejoining")
         query(conn, "STOP GROUP_REPLICATION")
@@ -426,6 +463,8 @@ def assemble_once(conn):
         maybe_create_schema(conn, *own_state(conn))
     elif decision.action == assembly.NOTHING:
         LAST_LOGGED["decision"] = None
+        if state == "ONLINE":
+            remember_group(conn)
         maybe_create_schema(conn, state, role)
 
 

@@ -120,10 +120,12 @@ class SupervisorTest(unittest.TestCase):
             event.clear()
         member.SCHEMA_RETRY.update(at=0.0, delay=0.0)
         member.LAST_LOGGED["decision"] = None
+        member.LAST_GROUP["members"] = None
         self.volume = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.volume)
         paths = {"VOLUME": self.volume, "DATADIR": os.path.join(self.volume, "data"),
-                 "INITIALIZING": os.path.join(self.volume, ".hadb-initializing"), "ACCOUNTS_DONE": os.path.join(self.volume, ".hadb-accounts-done")}
+                 "INITIALIZING": os.path.join(self.volume, ".hadb-initializing"), "ACCOUNTS_DONE": os.path.join(self.volume, ".hadb-accounts-done"),
+                 "LAST_GROUP_FILE": os.path.join(self.volume, ".hadb-group.json")}
         for name, value in paths.items():
             patcher = mock.patch.object(member, name, value)
             patcher.start()
@@ -403,6 +405,35 @@ class ApplicationSchema(SupervisorTest):
         member.maybe_create_schema(SERVER.connect(), "ONLINE", "PRIMARY")
         self.assertEqual(SERVER.executed, [], "not retried before the delay")
         self.assertFalse(member.SCHEMA_DONE.is_set())
+
+
+class LastGroup(SupervisorTest):
+    """After a scale-out or -in the configured member list of an older member is stale: the group it last saw wins."""
+
+    def online_view(self, *hosts):
+        SERVER.on(r"MEMBER_HOST FROM performance_schema.replication_group_members", [(h,) for h in hosts])
+
+    def test_without_a_recorded_group_the_configured_members_are_asked(self):
+        self.assertEqual(member.known_members(), sorted(CONFIG["members"]))
+
+    def test_an_online_member_records_the_group_and_asks_exactly_it_after_an_outage(self):
+        grown = sorted(CONFIG["members"] + ["mysql-3.net", "mysql-4.net"])
+        self.online_view(*grown)
+        member.remember_group(SERVER.connect())
+        self.assertEqual(member.known_members(), grown)
+        # Scaled back in: the removed members left the view and are no longer waited for.
+        self.online_view(*CONFIG["members"])
+        member.remember_group(SERVER.connect())
+        self.assertEqual(member.known_members(), sorted(CONFIG["members"]))
+        self.assertEqual(sum("the group is" in m for m in self.logged), 2)
+
+    def test_a_view_without_this_member_or_an_unreadable_record_is_ignored(self):
+        self.online_view("other-0.net", "other-1.net")
+        member.remember_group(SERVER.connect())
+        self.assertFalse(os.path.exists(member.LAST_GROUP_FILE))
+        with open(member.LAST_GROUP_FILE, "w") as f:
+            f.write("not json")
+        self.assertEqual(member.known_members(), sorted(CONFIG["members"]))
 
 
 @unittest.skipUnless(os.environ.get("HADB_MEMBER_JSON"), "HADB_MEMBER_JSON names a member.json rendered by the component (test/unit/mysql-supervisor.test.ts sets it)")
