@@ -8,7 +8,7 @@ import { ConfigValues, PROJECT_ROOT } from "../harness/stackConfig";
 import { groupFormed, memberSql as mysqlSql, memberStatuses, missingOrders as missingMySqlOrders, mysqlOrders, withMySql } from "./mysql-support";
 import { healthyCluster, memberSql as pgSql, missingOrders as missingPgOrders, patroniCluster, postgresOrders, withClient } from "./postgres-support";
 import { OrderWriter } from "./writer";
-import { liveEngine, report, sleep, waitFor } from "./support";
+import { dockerExec, liveEngine, report, sleep, waitFor } from "./support";
 
 // Day-2 changes on the running dev stack, each applied by a plain `up` with new config, as a user would run
 // `pulumi up`: writers run on both read-write endpoints throughout, a monitor samples every member's container
@@ -224,6 +224,21 @@ describe.skipIf(!live)("day-2 changes on a running dev stack (live)", () => {
             );
         }, { pg: pgMembers.map((c) => c.replace("hadb-dev-", "")), mysql: remaining.map((c) => c.replace("hadb-dev-", "")) });
         expect(mysqlMembers).toEqual(remaining);
+    });
+
+    it("etcd scales out to 5 members and back to 3: the cluster's membership follows, one member at a time", async () => {
+        const etcdMembers = () => dockerExec("hadb-dev-etcd-0", ["etcdctl", "--endpoints=http://127.0.0.1:2379", "member", "list"]).then((out) => out.trim().split("\n").map((l) => l.split(", ")[2]).sort());
+        const healthy = (n: number) =>
+            waitFor(`an etcd cluster of ${n} healthy members`, async () => {
+                const names = await etcdMembers();
+                const health = await dockerExec("hadb-dev-etcd-0", ["etcdctl", "--endpoints=http://127.0.0.1:2379", "endpoint", "health", "--cluster"]).catch(() => "");
+                return names.length === n && (health.match(/is healthy/g) ?? []).length === n && names;
+            }, 180_000, 1000);
+        await apply("etcd 3 -> 5 members", { "hadb:etcdMembers": 5 }, () => healthy(5));
+        expect(await etcdMembers()).toEqual(["etcd-0", "etcd-1", "etcd-2", "etcd-3", "etcd-4"]);
+        await apply("etcd 5 -> 3 members", { "hadb:etcdMembers": 3 }, () => healthy(3));
+        expect(await etcdMembers()).toEqual(["etcd-0", "etcd-1", "etcd-2"]);
+        await pgHealthy(3);
     });
 
     it("a rebuilt image rolls its members one at a time", async () => {
