@@ -3,7 +3,7 @@ import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerRequest, labelFilter } from "../harness/dockerApi";
-import { down, up } from "../harness";
+import { down, preview, up } from "../harness";
 import { ConfigValues, PROJECT_ROOT } from "../harness/stackConfig";
 import { groupFormed, memberSql as mysqlSql, memberStatuses, missingOrders as missingMySqlOrders, mysqlOrders, withMySql } from "./mysql-support";
 import { healthyCluster, memberSql as pgSql, missingOrders as missingPgOrders, patroniCluster, postgresOrders, withClient } from "./postgres-support";
@@ -133,7 +133,9 @@ describe.skipIf(!live)("day-2 changes on a running dev stack (live)", () => {
         if (live) await down("dev", () => {}, { destroyData: true });
     });
 
-    it("a second up with no change replaces nothing", async () => {
+    it("a second up with no change touches nothing: preview shows every resource unchanged", async () => {
+        const plan = await preview("dev", { config });
+        expect(plan.steps.filter((step) => step.op !== "same").map((step) => `${step.op} ${step.name}`)).toEqual([]);
         const result = await apply("no change", {});
         expect(result.replaced).toEqual([]);
     });
