@@ -185,7 +185,16 @@ export function statefulSetSpec(p: KubernetesPlacement, plan: ServicePlan, files
                 automountServiceAccountToken: false,
                 enableServiceLinks: false,
                 terminationGracePeriodSeconds: t.stopGraceSeconds,
-                securityContext: { runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: "RuntimeDefault" } },
+                // OnRootMismatch: the kubelet gives a volume to the Pod's group once, not on every new Pod; a recursive
+                // group-write pass would leave PostgreSQL's data directory with permissions it refuses to start on.
+                securityContext: {
+                    runAsNonRoot: true,
+                    runAsUser: uid,
+                    runAsGroup: uid,
+                    fsGroup: uid,
+                    fsGroupChangePolicy: "OnRootMismatch",
+                    seccompProfile: { type: "RuntimeDefault" },
+                },
                 imagePullSecrets: p.imagePullSecrets.length ? p.imagePullSecrets.map((n) => ({ name: n })) : undefined,
                 affinity: {
                     podAntiAffinity: spread
