@@ -1,6 +1,6 @@
 // npm run harness -- preview|up|outputs|down <stack> [hadb:key=value ...] [--destroy-data]
 import { down, outputs, preview, up } from "./index";
-import { listStacks } from "./stackConfig";
+import { listStacks, parseOverrides } from "./stackConfig";
 
 const USAGE = "usage: npm run harness -- preview|up|outputs|down <stack> [hadb:key=value ...]; down takes --destroy-data to remove retained volumes too";
 
@@ -10,14 +10,7 @@ async function main(argv: string[]): Promise<void> {
     if (!command || !stack || !["preview", "up", "outputs", "down"].includes(command)) throw new Error(`${USAGE}; stacks: ${listStacks().join(", ")}`);
     const unknownFlag = flags.find((f) => !(command === "down" && f === "--destroy-data"));
     if (unknownFlag) throw new Error(`unknown option ${unknownFlag}; ${USAGE}`);
-    const config = Object.fromEntries(
-        rest.map((kv) => {
-            const at = kv.indexOf("=");
-            if (at < 1) throw new Error(`config override ${JSON.stringify(kv)} is not key=value`);
-            const raw = kv.slice(at + 1);
-            return [kv.slice(0, at), /^-?\d+$/.test(raw) ? Number(raw) : raw === "true" ? true : raw === "false" ? false : raw];
-        }),
-    );
+    const config = parseOverrides(rest);
     if (command === "preview") {
         const plan = await preview(stack, { config });
         process.stdout.write(`Previewing update (${stack}):\n${plan.text}\n`);

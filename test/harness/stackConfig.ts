@@ -66,3 +66,15 @@ export function listStacks(): string[] {
         .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
         .filter((s): s is string => !!s);
 }
+
+/** `hadb:key=value` command-line arguments as config overrides: whole numbers and true/false typed, the rest strings. */
+export function parseOverrides(args: readonly string[]): ConfigValues {
+    return Object.fromEntries(
+        args.map((kv) => {
+            const at = kv.indexOf("=");
+            if (at < 1) throw new Error(`config override ${JSON.stringify(kv)} is not key=value`);
+            const raw = kv.slice(at + 1);
+            return [kv.slice(0, at), /^-?\d+$/.test(raw) ? Number(raw) : raw === "true" ? true : raw === "false" ? false : raw];
+        }),
+    );
+}

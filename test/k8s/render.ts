@@ -3,7 +3,7 @@
 // registers as multi-document YAML, as the provider would apply it, Secret values redacted.
 import * as path from "path";
 import { stringify } from "yaml";
-import { ConfigValues, listStacks } from "../harness/stackConfig";
+import { ConfigValues, listStacks, parseOverrides } from "../harness/stackConfig";
 import { runStack, StackRun } from "../harness/mockRun";
 import { applied, Manifest, manifests } from "./manifests";
 
@@ -49,18 +49,6 @@ export async function renderStack(stack: string, config: ConfigValues = {}): Pro
         throw new Error(`stack ${stack} registers no Kubernetes objects (is hadb:target "kubernetes"? try: npm run render -- k8s, or add hadb:target=kubernetes)`);
     }
     return { yaml: renderManifests(list), objects: list.length, run };
-}
-
-/** `hadb:key=value` (or `key=value`) arguments as config overrides, typed as the harness CLI types them. */
-export function parseOverrides(args: readonly string[]): ConfigValues {
-    return Object.fromEntries(
-        args.map((kv) => {
-            const at = kv.indexOf("=");
-            if (at < 1) throw new Error(`config override ${JSON.stringify(kv)} is not key=value`);
-            const raw = kv.slice(at + 1);
-            return [kv.slice(0, at), /^-?\d+$/.test(raw) ? Number(raw) : raw === "true" ? true : raw === "false" ? false : raw];
-        }),
-    );
 }
 
 async function main(argv: string[]): Promise<void> {

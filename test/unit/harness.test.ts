@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { checkShape, dependencyOrder, durationNs } from "../harness/dockerApply";
 import { tarOneFile } from "../harness/dockerApi";
 import { RecordedResource, unwrapSecrets } from "../harness/mockRun";
-import { loadStackConfig } from "../harness/stackConfig";
+import { loadStackConfig, parseOverrides } from "../harness/stackConfig";
 
 function resource(urn: string, deps: string[] = [], parent?: string, custom = true): RecordedResource {
     return { urn, type: "t", name: urn, custom, inputs: {}, secretInputs: [], dependencies: deps, parent, state: {} };
@@ -66,5 +66,14 @@ describe("stack harness", () => {
         expect(() => loadStackConfig("dev", { "hadb:etcdMembers": "three" })).toThrow(/declares it integer/);
         expect(() => loadStackConfig("dev", { "hadb:nope": 1 })).toThrow(/not declared/);
         expect(() => loadStackConfig("nosuchstack")).toThrow(/no stack file/);
+    });
+
+    it("types command-line overrides as the CLIs pass them: whole numbers and booleans, the rest strings", () => {
+        expect(parseOverrides(["hadb:postgresMembers=5", "hadb:publishFrontends=true", "hadb:postgresParameters=work_mem=8MB"])).toEqual({
+            "hadb:postgresMembers": 5,
+            "hadb:publishFrontends": true,
+            "hadb:postgresParameters": "work_mem=8MB",
+        });
+        expect(() => parseOverrides(["postgresMembers"])).toThrow(/not key=value/);
     });
 });

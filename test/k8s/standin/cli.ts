@@ -1,17 +1,6 @@
 // npm run standin -- up|down|status <stack> [hadb:key=value ...]
 import { applyStack, down, dockerStatus } from "../standin";
-import { listStacks } from "../../harness/stackConfig";
-
-function overrides(rest: string[]) {
-    return Object.fromEntries(
-        rest.map((kv) => {
-            const at = kv.indexOf("=");
-            if (at < 1) throw new Error(`config override ${JSON.stringify(kv)} is not key=value`);
-            const raw = kv.slice(at + 1);
-            return [kv.slice(0, at), /^-?\d+$/.test(raw) ? Number(raw) : raw === "true" ? true : raw === "false" ? false : raw];
-        }),
-    );
-}
+import { listStacks, parseOverrides } from "../../harness/stackConfig";
 
 async function main(argv: string[]): Promise<void> {
     const [command, stack, ...rest] = argv;
@@ -27,7 +16,7 @@ async function main(argv: string[]): Promise<void> {
         return;
     }
     const started = Date.now();
-    const s = await applyStack(stack, overrides(rest), { log: (l) => console.error(`[standin] ${l}`) });
+    const s = await applyStack(stack, parseOverrides(rest), { log: (l) => console.error(`[standin] ${l}`) });
     console.error(`[standin] stack ${stack} is up (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     process.stdout.write(JSON.stringify(await dockerStatus(stack), null, 2) + "\n");
     // This process is the cluster's control plane (controllers, kubelets, endpoints): it runs until Ctrl-C.
