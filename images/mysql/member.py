@@ -416,10 +416,16 @@ def known_members():
     return sorted(members)
 
 
+# Every member of the view counts, UNREACHABLE ones too: only the majority can remove a member from the view,
+# so a member cut off from its peers keeps them on record and, once in ERROR, waits for them instead of
+# bootstrapping a group of its own (a split brain).
+VIEW_STATES = ("ONLINE", "RECOVERING", "UNREACHABLE")
+
+
 def remember_group(conn):
     """Keeps LAST_GROUP_FILE equal to the members in the group's view while this member is ONLINE."""
-    rows = query(conn, "SELECT MEMBER_HOST FROM performance_schema.replication_group_members WHERE MEMBER_STATE IN ('ONLINE', 'RECOVERING')")
-    members = sorted(r[0] for r in rows)
+    rows = query(conn, "SELECT MEMBER_HOST, MEMBER_STATE FROM performance_schema.replication_group_members")
+    members = sorted(host for host, state in rows if state in VIEW_STATES)
     if CONFIG["self"] not in members or members == LAST_GROUP.get("members"):
         return
     try:

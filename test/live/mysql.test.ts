@@ -4,7 +4,7 @@ import { dockerRequest } from "../harness/dockerApi";
 import { down, up } from "../harness";
 import { connect, groupFormed, memberSql, memberStatuses, missingOrders, mysqlOrders, waitIdentical, withMySql } from "./mysql-support";
 import { OrderWriter } from "./writer";
-import { containers, liveEngine, report, sleep, waitFor } from "./support";
+import { containers, liveEngine, report, sleep, waitFor, withLogsOnFailure } from "./support";
 
 // The dev stack's Group Replication group behind HAProxy, on real containers. Client traffic goes through
 // 127.0.0.1:6446 (read-write) and 6447 (read-only); member state is read with docker exec.
@@ -16,7 +16,8 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     let adminPassword: string;
     let members: string[];
     const statuses = () => memberStatuses(members);
-    const waitFormed = (what: string, timeoutMs = 180_000) => waitFor(what, async () => groupFormed(await statuses()) && (await statuses()), timeoutMs, 500);
+    const waitFormed = (what: string, timeoutMs = 180_000) =>
+        withLogsOnFailure(members, () => waitFor(what, async () => groupFormed(await statuses()) && (await statuses()), timeoutMs, 500));
     const primary = async () => members[(await statuses()).findIndex((s) => s?.role === "PRIMARY")];
     const everyAcknowledged: number[] = [];
 
@@ -155,6 +156,14 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         const outcome = await Promise.race([attempt, sleep(30_000).then(() => "still blocked after 30 s")]);
         report(`mysql: write on the cut-off member: ${outcome}; after`, (Date.now() - at) / 1000);
         expect(outcome).not.toBe("committed");
+        // Split brain: having left the group (its write failed), the cut-off member must not found a group of
+        // its own; it waits for the peers on record. ONLINE while cut off can only mean a second group.
+        const watchUntil = Date.now() + 20_000;
+        for (let probe = 0; probe < 60 && Date.now() < watchUntil; probe++) {
+            const [own] = await memberStatuses([isolated]);
+            expect(own?.state, `${isolated} ONLINE (a group of its own) while cut off`).not.toBe("ONLINE");
+            await sleep(500);
+        }
         await dockerRequest("POST", `/networks/${network}/connect`, { Container: isolated, EndpointConfig: { Aliases: [member] } });
         const back = Date.now();
         await waitFormed("the cut-off member ONLINE again");

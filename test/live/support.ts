@@ -48,6 +48,25 @@ export function report(what: string, seconds: number): void {
     console.log(`[measure] ${what}: ${seconds.toFixed(2)} s`);
 }
 
+/**
+ * Runs `work`; when it throws, prints the last lines of each container's log first, so a failure in CI (where
+ * the containers are gone by the time anyone looks) says what the servers were doing.
+ */
+export async function withLogsOnFailure<T>(names: readonly string[], work: () => Promise<T>, lines = 40): Promise<T> {
+    try {
+        return await work();
+    } catch (err) {
+        for (const name of names) {
+            const logs = await promisify(execFile)("docker", ["logs", "--tail", String(lines), name], { timeout: 15_000, encoding: "utf8" }).then(
+                ({ stdout, stderr }) => stdout + stderr,
+                (e: Error) => `(no logs: ${e.message})`,
+            );
+            console.log(`[logs] ${name} (last ${lines} lines):\n${logs}`);
+        }
+        throw err;
+    }
+}
+
 export const containers = {
     kill: (name: string) => dockerRequest("POST", `/containers/${name}/kill`),
     stop: (name: string, seconds = 10) => dockerRequest("POST", `/containers/${name}/stop?t=${seconds}`),

@@ -410,8 +410,8 @@ class ApplicationSchema(SupervisorTest):
 class LastGroup(SupervisorTest):
     """After a scale-out or -in the configured member list of an older member is stale: the group it last saw wins."""
 
-    def online_view(self, *hosts):
-        SERVER.on(r"MEMBER_HOST FROM performance_schema.replication_group_members", [(h,) for h in hosts])
+    def online_view(self, *hosts, state="ONLINE"):
+        SERVER.on(r"MEMBER_HOST, MEMBER_STATE FROM performance_schema.replication_group_members", [(h, state) for h in hosts])
 
     def test_without_a_recorded_group_the_configured_members_are_asked(self):
         self.assertEqual(member.known_members(), sorted(CONFIG["members"]))
@@ -426,6 +426,22 @@ class LastGroup(SupervisorTest):
         member.remember_group(SERVER.connect())
         self.assertEqual(member.known_members(), sorted(CONFIG["members"]))
         self.assertEqual(sum("the group is" in m for m in self.logged), 2)
+
+    def test_a_member_cut_off_from_its_peers_keeps_them_on_record(self):
+        # Seen live: recording only ONLINE members left the isolated primary with itself on record, and once
+        # in ERROR it bootstrapped a second group beside the majority's.
+        SERVER.on(r"MEMBER_HOST, MEMBER_STATE FROM performance_schema.replication_group_members",
+                  [("mysql-0", "ONLINE"), ("mysql-1", "UNREACHABLE"), ("mysql-2", "UNREACHABLE")])
+        member.remember_group(SERVER.connect())
+        self.assertEqual(member.known_members(), sorted(CONFIG["members"]))
+        state = member.assembly.decide("ERROR", "g:1-9", {"mysql-1": None, "mysql-2": None}, member.known_members(), "mysql-0", lambda a, b: True)
+        self.assertEqual(state.action, member.assembly.WAIT)
+
+    def test_members_in_error_or_offline_are_not_on_record(self):
+        SERVER.on(r"MEMBER_HOST, MEMBER_STATE FROM performance_schema.replication_group_members",
+                  [("mysql-0", "ONLINE"), ("mysql-1", "RECOVERING"), ("mysql-2", "ERROR")])
+        member.remember_group(SERVER.connect())
+        self.assertEqual(member.known_members(), ["mysql-0", "mysql-1"])
 
     def test_a_view_without_this_member_or_an_unreadable_record_is_ignored(self):
         self.online_view("other-0.net", "other-1.net")
