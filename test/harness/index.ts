@@ -44,7 +44,7 @@ export interface HarnessState {
     readonly retained: RetainedObject[];
 }
 
-const EMPTY_STATE: HarnessState = { version: 2, config: {}, outputs: {}, resources: [], pendingDeletes: [], retained: [] };
+export const EMPTY_STATE: HarnessState = { version: 2, config: {}, outputs: {}, resources: [], pendingDeletes: [], retained: [] };
 
 function statePath(stack: string): string {
     return path.join(STATE_DIR, `${stack}.json`);
@@ -84,6 +84,10 @@ export interface PreviewOptions {
     readonly config?: ConfigValues;
     /** Plan against this state instead of the stack's state file (tests). */
     readonly state?: HarnessState;
+    /** Run another checkout's program and stack files (a plan diff against another commit). */
+    readonly root?: string;
+    /** The stack's own base images instead of the locally built hadb-base ones (what `pulumi up` would use). */
+    readonly stackImages?: boolean;
 }
 
 /** Seeds: a RandomPassword's value, generated when created or replaced. */
@@ -98,7 +102,7 @@ function randomValue(inputs: Record<string, any>): string {
  * parent where unset (source_eval.go), an image's context digest and default Dockerfile, a container's
  * healthcheck defaults.
  */
-function toGoal(r: RecordedResource, goals: ReadonlyMap<string, Goal>): Goal {
+export function toGoal(r: RecordedResource, goals: ReadonlyMap<string, Goal>): Goal {
     const parentOptions = r.parent ? goals.get(r.parent)?.options : undefined;
     const options = r.options ?? { replaceOnChanges: [], ignoreChanges: [] };
     const digest = r.type === IMAGE && r.inputs.build?.context ? contextDigest(r.inputs.build.context, r.inputs.build.dockerfile) : undefined;
@@ -133,7 +137,10 @@ async function runEngine(
     stack: string,
     config: ConfigValues,
     previous: HarnessState,
-    mode: { preview: true } | { preview: false; provider: ProviderOperations; log: (line: string) => void; persist: (s: HarnessState) => void; retained: Set<string> },
+    mode:
+        | { preview: true }
+        | { preview: false; provider: ProviderOperations; log: (line: string) => void; persist: (s: HarnessState) => void; retained: Set<string>; simulated?: boolean },
+    root?: string,
 ): Promise<EngineRun> {
     const planner = new Planner(previous.resources, previous.pendingDeletes);
     const goals = new Map<string, Goal>();
@@ -233,7 +240,8 @@ async function runEngine(
                 const goal = toGoal(rec, goals);
                 goals.set(goal.urn, goal);
                 // The harness's own limit (fields it does not implement), not the engine's: a preview still plans.
-                if (!mode.preview) checkDeployable(goal);
+                // A simulated up deploys nothing, so it plans every type (Kubernetes objects too).
+                if (!mode.preview && !mode.simulated) checkDeployable(goal);
                 const step = planner.register(goal);
                 // Long operations (builds, containers with `wait`) say when they start; every change says when it is done.
                 const long = step.type === CONTAINER || step.type === IMAGE;
@@ -253,7 +261,7 @@ async function runEngine(
     let programError: unknown;
     let run: Awaited<ReturnType<typeof runStack>> | undefined;
     try {
-        run = await runStack(stack, { config, preview: mode.preview, onRegister });
+        run = await runStack(stack, { config, preview: mode.preview, onRegister, root });
     } catch (err) {
         programError = err;
     }
@@ -282,8 +290,8 @@ async function runEngine(
 /** What `pulumi preview` would show for the stack with this config: the structured plan. Touches nothing. */
 export async function preview(stack: string, options: PreviewOptions = {}): Promise<Plan & { text: string; warnings: string[] }> {
     const state = options.state ?? readState(stack);
-    const config = { ...LOCAL_IMAGE_CONFIG, ...options.config };
-    const { plan } = await runEngine(stack, config, state, { preview: true });
+    const config = { ...(options.stackImages ? {} : LOCAL_IMAGE_CONFIG), ...options.config };
+    const { plan } = await runEngine(stack, config, state, { preview: true }, options.root);
     // A retained volume of this stack that the plan creates again: Docker will hand it back with its old data.
     const warnings = plan.steps
         .filter((s) => s.op === "create" && s.type === VOLUME && state.retained.some((r) => r.type === VOLUME && r.name === s.goal?.inputs.name))
@@ -319,6 +327,11 @@ export function simulatedProvider(): ProviderOperations {
     const idOf = (v: unknown) => crypto.createHash("sha256").update(JSON.stringify(v)).digest("hex");
     const answer = (goal: Goal, inputs: Record<string, any>) => {
         if (goal.type === IMAGE) return { id: inputs.imageName, outputs: { ...inputs, repoDigest: `sha256:${idOf(inputs)}` } };
+        // pulumi-kubernetes names an object without metadata.name `<resource name>-<random suffix>` at create.
+        if (goal.type.startsWith("kubernetes:") && !inputs.metadata?.name) {
+            const metadata = { ...inputs.metadata, name: `${goal.name}-${idOf([goal.urn, inputs]).slice(0, 8)}` };
+            return { id: metadata.name, outputs: { ...inputs, metadata } };
+        }
         return { id: inputs.name ?? `${goal.name}-id`, outputs: { ...readBack(goal.type, inputs), id: `${idOf([goal.urn, inputs])}` } };
     };
     return {
@@ -336,15 +349,22 @@ export async function simulateUp(
     stack: string,
     options: PreviewOptions & { provider?: ProviderOperations; persist?: (state: HarnessState) => void; log?: (line: string) => void } = {},
 ): Promise<{ plan: Plan; state: HarnessState; outputs: Record<string, any> }> {
-    const config = { ...LOCAL_IMAGE_CONFIG, ...options.config };
+    const config = { ...(options.stackImages ? {} : LOCAL_IMAGE_CONFIG), ...options.config };
     const previous = options.state ?? EMPTY_STATE;
-    const run = await runEngine(stack, config, previous, {
-        preview: false,
-        provider: options.provider ?? simulatedProvider(),
-        log: options.log ?? (() => undefined),
-        persist: options.persist ?? (() => undefined),
-        retained: new Set(),
-    });
+    const run = await runEngine(
+        stack,
+        config,
+        previous,
+        {
+            preview: false,
+            provider: options.provider ?? simulatedProvider(),
+            log: options.log ?? (() => undefined),
+            persist: options.persist ?? (() => undefined),
+            retained: new Set(),
+            simulated: !options.provider,
+        },
+        options.root,
+    );
     return { plan: run.plan, state: run.state, outputs: run.outputs };
 }
 

@@ -1,4 +1,5 @@
 import * as crypto from "crypto";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigValues, loadStackConfig } from "./stackConfig";
 
@@ -62,6 +63,13 @@ export interface RunOptions {
     /** Values of random resources from an earlier run, by URN, so generated secrets stay stable. */
     readonly randomState?: Record<string, Record<string, unknown>>;
     /**
+     * Generated passwords derived from this seed and the resource's URN and inputs instead of fresh random ones,
+     * so two runs of a program agree on every unchanged secret (as a deployed stack's state does).
+     */
+    readonly randomSeed?: string;
+    /** The checkout whose Pulumi.yaml, stack files and stacks/program.ts run (another commit's, for a diff). */
+    readonly root?: string;
+    /**
      * Stands in for the engine: called once per registration, in the order the program sends them, and its answer
      * (the resource's ID and output state) is what the program sees. Without it, the mock computes the outputs.
      */
@@ -84,7 +92,8 @@ function computedState(type: string, urn: string, inputs: Record<string, any>, o
         }
         case "random:index/randomPassword:RandomPassword": {
             const previous = options.randomState?.[urn]?.result;
-            return { result: typeof previous === "string" ? previous : randomPassword(inputs) };
+            if (typeof previous === "string") return { result: previous };
+            return { result: options.randomSeed === undefined ? randomPassword(inputs) : seededPassword(inputs, `${options.randomSeed}\0${urn}`) };
         }
         default:
             return {};
@@ -95,6 +104,12 @@ function randomPassword(inputs: Record<string, any>): string {
     const length = Number(inputs.length ?? 32);
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     return Array.from({ length }, () => alphabet[crypto.randomInt(alphabet.length)]).join("");
+}
+
+function seededPassword(inputs: Record<string, any>, seed: string): string {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const bytes = crypto.createHmac("sha256", seed).update(JSON.stringify(inputs)).digest();
+    return Array.from({ length: Number(inputs.length ?? 32) }, (_, i) => alphabet[bytes[i % bytes.length] % alphabet.length]).join("");
 }
 
 /** Replaces the mock's secret envelopes by their values, noting that a secret was there. */
@@ -148,7 +163,7 @@ export async function reveal(value: unknown): Promise<unknown> {
  * `settled()` waits for outstanding registrations and returns what was recorded.
  */
 export async function recordMocks(stack: string, options: RunOptions = {}): Promise<{ settled(): Promise<RecordedResource[]> }> {
-    const { config, secretKeys } = loadStackConfig(stack, options.config);
+    const { config, secretKeys } = loadStackConfig(stack, options.config, options.root);
     runtimeConfig.setAllConfig(config, secretKeys);
     const resources = new Map<string, RecordedResource>();
     // The mock monitor calls newResource synchronously inside registerResource, so the wrapper below
@@ -191,7 +206,7 @@ export async function recordMocks(stack: string, options: RunOptions = {}): Prom
  */
 export async function runStack(stack: string, options: RunOptions = {}): Promise<StackRun> {
     const recorder = await recordMocks(stack, options);
-    const { program } = await import("../../stacks/program");
+    const { program } = (options.root ? await import(path.join(options.root, "stacks", "program")) : await import("../../stacks/program")) as typeof import("../../stacks/program");
     const outputs = (await reveal(program())) as Record<string, unknown>;
     return { resources: await recorder.settled(), outputs };
 }

@@ -139,11 +139,11 @@ export function diffValues(oldV: unknown, newV: unknown, path = ""): { path: str
     return [{ path, kind: "update", old: oldV, new: newV }];
 }
 
-function getPath(obj: any, segs: string[]): unknown {
+export function getPath(obj: any, segs: string[]): unknown {
     return segs.reduce((o, s) => (o === undefined || o === null ? undefined : o[s]), obj);
 }
 
-function setPath(obj: any, segs: string[], value: unknown): any {
+export function setPath(obj: any, segs: string[], value: unknown): any {
     if (segs.length === 0) return value;
     const [head, ...rest] = segs;
     const copy = Array.isArray(obj) ? [...obj] : { ...obj };
@@ -267,7 +267,7 @@ export class Planner {
         const { inputs, notes } = old ? applyIgnoreChanges(old.inputs, goal.inputs, goal.options.ignoreChanges) : { inputs: goal.inputs, notes: [] };
         const ignored = old && goal.options.ignoreChanges.length ? diffResource(old, goal.inputs, goal).map((c) => c.path).filter((p) => goal.options.ignoreChanges.some((i) => pathCovers(i, p))) : [];
         const base = { urn: goal.urn, type: goal.type, name: goal.name, custom: goal.custom, goal, inputs, ignored, dependentDeletes: [] as StateResource[], reasons: [] as string[], warnings: [] as string[] };
-        if (!old) return { ...base, op: "create", changes: [], error: createError(goal) };
+        if (!old) return { ...base, op: "create", changes: [], error: createError(goal) ?? this.createCollision(goal) };
         if (this.deletedEarly.has(goal.urn)) {
             const mode: ReplaceMode = "delete-before-replace";
             const changes = diffResource(old, inputs, goal);
@@ -287,7 +287,7 @@ export class Planner {
             return { ...base, op: "same", old, changes: [], reasons };
         }
 
-        const providerDbr = schema.deleteBeforeReplace(inputs);
+        const providerDbr = schema.deleteBeforeReplace(inputs, old.inputs);
         const dbr = goal.options.deleteBeforeReplace ?? providerDbr;
         const mode: ReplaceMode = dbr ? "delete-before-replace" : "create-before-delete";
         if (goal.options.deleteBeforeReplace === undefined && providerDbr) {
@@ -322,6 +322,22 @@ export class Planner {
         error ??= createError(goal);
         // The replacement is created from the program's values, ignoreChanges or not (Check re-runs on goal.Properties).
         return { ...base, inputs: goal.inputs, op: "replace", mode, old, changes, reasons, dependentDeletes, retained: old.options.retainOnDelete === true, error, warnings };
+    }
+
+    /**
+     * The engine creates before it deletes what the program no longer declares (deletes come last), so a new
+     * resource that takes an old one's Docker name or host port (a renamed component) fails at create.
+     */
+    private createCollision(goal: Goal): string | undefined {
+        const existing = [...this.old.filter((o) => !this.deletedEarly.has(o.urn) && !this.registered.has(o.urn)), ...this.replacedLater];
+        const name = dockerName(goal);
+        const ports = new Set(hostPorts(goal));
+        for (const o of existing) {
+            if (name && o.type === goal.type && dockerName(o) === name) return `the create of ${goal.name} needs the name ${name}, still held by ${o.name} (deleted only at the end of the up): Docker refuses the create`;
+            const clash = hostPorts(o).filter((p) => ports.has(p));
+            if (clash.length) return `the create of ${goal.name} binds ${clash.join(", ")}, still bound by ${o.name} (deleted only at the end of the up): port is already allocated`;
+        }
+        return undefined;
     }
 
     /** A create-before-delete replace creates while the old object still exists: a fixed name or host port collides. */
@@ -453,6 +469,11 @@ export function previewOutputs(step: Step): Record<string, any> {
     const goal = step.goal!;
     const schema = schemaFor(goal.type);
     if (step.op === "same") return step.old!.outputs;
+    if (goal.type.startsWith("kubernetes:") && !goal.inputs.metadata?.name) {
+        // An auto-named object keeps its name through an update; a new one's name is only known once created.
+        const name = step.op === "update" ? step.old!.outputs.metadata?.name : UNKNOWN;
+        return { ...goal.inputs, metadata: { ...goal.inputs.metadata, name }, status: UNKNOWN };
+    }
     const unknowns = Object.fromEntries(schema.computedOutputs.map((k) => [k, UNKNOWN]));
     if (step.op === "update") {
         // A rebuilt image gets a new ID; other updates keep their computed outputs.
@@ -467,14 +488,14 @@ export function previewOutputs(step: Step): Record<string, any> {
 
 const SYMBOL: Record<StepOp, string> = { create: "+ ", same: "= ", update: "~ ", replace: "+-", delete: "- " };
 
-function render(value: unknown): string {
+export function render(value: unknown): string {
     if (value === UNKNOWN) return "output<string>";
     const text = JSON.stringify(value) ?? "undefined";
     return text.length > 70 ? `${text.slice(0, 67)}...` : text;
 }
 
 /** Two versions of a text (a rendered config file): the first differing line, and how many lines differ. */
-function textChange(oldText: string, newText: string): string {
+export function textChange(oldText: string, newText: string): string {
     const a = oldText.split("\n");
     const b = newText.split("\n");
     const first = a.findIndex((l, i) => l !== b[i]);

@@ -55,7 +55,7 @@ export interface TypeSchema {
     /** Whether a change at this path (top-level key first) forces a replacement. */
     forceNew(path: string[]): boolean;
     /** The provider's own answer to "delete before replace?", before the program's option overrides it. */
-    deleteBeforeReplace(inputs: Record<string, any>): boolean;
+    deleteBeforeReplace(inputs: Record<string, any>, oldInputs: Record<string, any>): boolean;
     /** Top-level inputs whose changes the provider's Diff ignores. */
     readonly ignoredInputs?: readonly string[];
     /** Outputs the provider computes (unknown in a preview until the operation runs). */
@@ -110,6 +110,39 @@ export const SCHEMAS: Record<string, TypeSchema> = {
 for (const t of RANDOM_TYPES) {
     // Every pulumi-random input is ForceNew: new inputs (length, special, keepers, …) are a new value.
     SCHEMAS[t] = { diffAgainst: "inputs", forceNew: ALWAYS, deleteBeforeReplace: () => false, computedOutputs: ["result", "bcryptHash", "hex", "b64Std", "b64Url", "dec"], modelled: true };
+}
+
+/**
+ * pulumi-kubernetes v4 (provider/pkg/provider/diff.go forceNewProperties; provider.go Diff): a change at or under
+ * these paths replaces, and so does a new metadata.name or metadata.namespace. ConfigMap and Secret data count
+ * because the provider's enableConfigMapMutable / enableSecretMutable options are off by default (hadb leaves
+ * them off: an auto-named replacement is what rolls the pods that mount it). Kinds not listed here (Namespace,
+ * ServiceAccount, policy/v1 PodDisruptionBudget, NetworkPolicy) update in place.
+ */
+const KUBERNETES_FORCE_NEW: Record<string, string[][]> = {
+    "kubernetes:core/v1:Namespace": [],
+    "kubernetes:core/v1:ServiceAccount": [],
+    "kubernetes:core/v1:Service": [["spec", "clusterIP"]],
+    "kubernetes:core/v1:Secret": [["type"], ["stringData"], ["data"]],
+    "kubernetes:core/v1:ConfigMap": [["data"], ["binaryData"]],
+    "kubernetes:apps/v1:StatefulSet": [["spec", "podManagementPolicy"], ["spec", "revisionHistoryLimit"], ["spec", "selector"], ["spec", "serviceName"], ["spec", "volumeClaimTemplates"]],
+    "kubernetes:apps/v1:Deployment": [["spec", "selector"]],
+    "kubernetes:policy/v1:PodDisruptionBudget": [],
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": [],
+};
+const startsWith = (path: string[], prefix: string[]) => prefix.every((seg, i) => path[i] === seg);
+for (const [type, paths] of Object.entries(KUBERNETES_FORCE_NEW)) {
+    const forcing = [["metadata", "name"], ["metadata", "namespace"], ...paths];
+    SCHEMAS[type] = {
+        diffAgainst: "inputs",
+        forceNew: (path) => (path.length === 1 && path[0] === "metadata") || forcing.some((p) => startsWith(path, p)),
+        // Delete first only when the object keeps its explicit name and namespace (provider.go Diff): two objects
+        // cannot share them.
+        // Auto-named objects get a fresh name, so their replacement is created before the old one is deleted.
+        deleteBeforeReplace: (inputs, oldInputs) => typeof inputs.metadata?.name === "string" && inputs.metadata.name === oldInputs.metadata?.name && inputs.metadata?.namespace === oldInputs.metadata?.namespace,
+        computedOutputs: ["status"],
+        modelled: true,
+    };
 }
 
 const GENERIC: TypeSchema = { diffAgainst: "inputs", forceNew: NEVER, deleteBeforeReplace: () => false, computedOutputs: [], modelled: false };

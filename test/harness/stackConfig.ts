@@ -18,12 +18,12 @@ export type ConfigValues = Record<string, string | number | boolean>;
  * Pulumi.<stack>.yaml, then overrides. Keys are namespaced ("hadb:etcdMembers"). Values are type-checked
  * against the schema, and a key the schema does not declare is an error, as `pulumi config` makes it.
  */
-export function loadStackConfig(stack: string, overrides: ConfigValues = {}): { config: Record<string, string>; secretKeys: string[] } {
-    const project = parse(fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.yaml"), "utf8"));
+export function loadStackConfig(stack: string, overrides: ConfigValues = {}, root = PROJECT_ROOT): { config: Record<string, string>; secretKeys: string[] } {
+    const project = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8"));
     const name: string = project.name;
     const schema: Record<string, SchemaEntry> = project.config ?? {};
-    const stackFile = path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`);
-    if (!fs.existsSync(stackFile)) throw new Error(`no stack file ${stackFile}: create it or pick one of ${listStacks().join(", ")}`);
+    const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
+    if (!fs.existsSync(stackFile)) throw new Error(`no stack file ${stackFile}: create it or pick one of ${listStacks(root).join(", ")}`);
     const stackConfig: Record<string, unknown> = parse(fs.readFileSync(stackFile, "utf8"))?.config ?? {};
 
     const values: Record<string, unknown> = {};
@@ -60,9 +60,9 @@ function checkType(key: string, value: unknown, type: SchemaType): void {
     if (!ok) throw new Error(`config ${key} is ${JSON.stringify(value)}, but Pulumi.yaml declares it ${type}`);
 }
 
-export function listStacks(): string[] {
+export function listStacks(root = PROJECT_ROOT): string[] {
     return fs
-        .readdirSync(PROJECT_ROOT)
+        .readdirSync(root)
         .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
         .filter((s): s is string => !!s);
 }
