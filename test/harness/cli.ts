@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).then(
-    () => process.exit(0),
+    () => process.stdout.write("", () => process.exit(0)),
     (err) => {
         console.error(err instanceof Error ? err.message : err);
         process.exit(1);

@@ -114,7 +114,8 @@ export function toGoal(r: RecordedResource, goals: ReadonlyMap<string, Goal>): G
         parent: r.parent,
         provider: r.provider,
         inputs: checkInputs(r.type, r.inputs, { contextDigest: digest }),
-        secretPaths: r.secretPaths ?? [],
+        // pulumi-kubernetes marks a Secret's data and stringData secret whether or not the program did.
+        secretPaths: r.type === "kubernetes:core/v1:Secret" ? [...new Set([...(r.secretPaths ?? []), ...["data", "stringData"].filter((k) => k in r.inputs)])] : (r.secretPaths ?? []),
         dependencies: r.dependencies,
         propertyDependencies: r.propertyDependencies ?? {},
         options: { ...options, retainOnDelete: options.retainOnDelete ?? parentOptions?.retainOnDelete },

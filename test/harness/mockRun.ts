@@ -125,6 +125,13 @@ export function unwrapSecrets(value: any, found: { secret: boolean }): any {
     return value;
 }
 
+/** A property path as `pulumi preview --diff` writes it; keys with dots or brackets quoted (`stringData["a.yml"]`). */
+export function joinPath(base: string, key: string | number): string {
+    if (typeof key === "number") return `${base}[${key}]`;
+    if (/[.[\]"]/.test(key)) return `${base}[${JSON.stringify(key)}]`;
+    return base ? `${base}.${key}` : key;
+}
+
 /**
  * An input object as the engine receives it (the request's raw struct): secret envelopes replaced by their
  * values, each secret's path noted, unknowns kept as UNKNOWN, resource references as their URN.
@@ -132,14 +139,14 @@ export function unwrapSecrets(value: any, found: { secret: boolean }): any {
 export function parseWireInputs(raw: Record<string, any>): { inputs: Record<string, any>; secretPaths: string[] } {
     const secretPaths: string[] = [];
     const walk = (value: any, path: string): any => {
-        if (Array.isArray(value)) return value.map((v, i) => walk(v, `${path}[${i}]`));
+        if (Array.isArray(value)) return value.map((v, i) => walk(v, joinPath(path, i)));
         if (value && typeof value === "object") {
             if (value[SECRET_SIG] === SECRET_VALUE) {
                 secretPaths.push(path);
                 return walk(value.value, path);
             }
             if (value[SECRET_SIG] === RESOURCE_VALUE) return value.urn;
-            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, path ? `${path}.${k}` : k)]));
+            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, joinPath(path, k))]));
         }
         return value;
     };

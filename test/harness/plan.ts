@@ -1,4 +1,4 @@
-import { RecordedOptions, UNKNOWN } from "./mockRun";
+import { joinPath, RecordedOptions, UNKNOWN } from "./mockRun";
 import { CONTAINER, NETWORK, readBack, schemaFor, VOLUME } from "./schema";
 
 /**
@@ -82,15 +82,11 @@ export interface Plan {
 
 /** Path segments of a property path: `uploads[0].content` → ["uploads", "0", "content"]. */
 export function pathSegments(path: string): string[] {
-    return path
-        .replace(/\[("([^"]*)"|[^\]]*)\]/g, (_m, raw: string, quoted?: string) => `.${quoted ?? raw}`)
-        .split(".")
-        .filter((s) => s !== "");
-}
-
-function joinPath(base: string, key: string | number): string {
-    if (typeof key === "number") return `${base}[${key}]`;
-    return base ? `${base}.${key}` : key;
+    const segments: string[] = [];
+    for (const m of path.matchAll(/\["((?:[^"\\]|\\.)*)"\]|\[([^\]]*)\]|([^.[\]]+)/g)) {
+        segments.push(m[1] !== undefined ? JSON.parse(`"${m[1]}"`) : (m[2] ?? m[3]));
+    }
+    return segments;
 }
 
 /** Whether a listed path (replaceOnChanges, ignoreChanges; `*` matches any one segment) covers a changed path. */
@@ -329,11 +325,15 @@ export class Planner {
      * resource that takes an old one's Docker name or host port (a renamed component) fails at create.
      */
     private createCollision(goal: Goal): string | undefined {
-        const existing = [...this.old.filter((o) => !this.deletedEarly.has(o.urn) && !this.registered.has(o.urn)), ...this.replacedLater];
+        const existing = [...this.old.filter((o) => !this.deletedEarly.has(o.urn) && !this.registered.has(o.urn)), ...this.replacedLater, ...this.pendingDeletes];
         const name = dockerName(goal);
         const ports = new Set(hostPorts(goal));
         for (const o of existing) {
-            if (name && o.type === goal.type && dockerName(o) === name) return `the create of ${goal.name} needs the name ${name}, still held by ${o.name} (deleted only at the end of the up): Docker refuses the create`;
+            // A volume create with a taken name is not refused: Docker hands back the existing volume (and the
+            // delete at the end then targets it); only containers and networks collide on names.
+            if (name && goal.type !== VOLUME && o.type === goal.type && dockerName(o) === name) {
+                return `the create of ${goal.name} needs the name ${name}, still held by ${o.name} (deleted only at the end of the up): Docker refuses the create`;
+            }
             const clash = hostPorts(o).filter((p) => ports.has(p));
             if (clash.length) return `the create of ${goal.name} binds ${clash.join(", ")}, still bound by ${o.name} (deleted only at the end of the up): port is already allocated`;
         }

@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<void> {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === __filename) {
     main(process.argv.slice(2)).then(
-        () => process.exit(0),
+        () => process.stdout.write("", () => process.exit(0)),
         (err) => {
             console.error(err instanceof Error ? err.message : err);
             process.exit(1);

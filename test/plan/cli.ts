@@ -7,7 +7,7 @@ import * as path from "path";
 import { listStacks, parseOverrides, PROJECT_ROOT } from "../harness/stackConfig";
 import { EMPTY_STATE, HarnessState, preview, simulateUp } from "../harness";
 import { diffMarkdown } from "./diff";
-import { planEntries, planMermaid, planTree } from "./graph";
+import { planEntries, planMermaid, planTree, snapshotText } from "./graph";
 import { recordPlan, snapshotPath } from "./record";
 
 const USAGE = "usage: npm run plan -- <stack>|--all [--json | --mermaid | --diff <git-ref>] [hadb:key=value ...]; npm run plan -- --update-snapshots";
@@ -16,6 +16,7 @@ const SIMULATE = "--simulate-up";
 
 interface Args {
     stacks: string[];
+    all: boolean;
     format: "tree" | "json" | "mermaid";
     diff?: string;
     overrides: Record<string, string | number | boolean>;
@@ -48,17 +49,28 @@ function parseArgs(argv: string[]): Args {
     if (diff && format !== "tree") throw new Error(`--diff prints markdown; it does not combine with --${format}`);
     const stacks = all ? listStacks().sort() : [stack!];
     for (const s of stacks) if (!listStacks().includes(s)) throw new Error(`no stack ${s}: pick one of ${listStacks().join(", ")}`);
-    return { stacks, format, diff, snapshots, overrides: parseOverrides(rest) };
+    return { stacks, all, format, diff, snapshots, overrides: parseOverrides(rest) };
 }
+
+/** A temporary folder by its real path (on macOS the temp folder sits behind a symlink, and Node reports real paths). */
+const tempDir = (prefix: string) => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
 
 /** The ref's files in a temporary folder (git archive: the repository itself is not touched), sharing node_modules. */
 function checkout(ref: string): { dir: string; commit: string } {
     const commit = execFileSync("git", ["rev-parse", "--verify", `${ref}^{commit}`], { cwd: PROJECT_ROOT, encoding: "utf8" }).trim();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hadb-plan-"));
-    const archive = spawnSync("sh", ["-c", `git archive ${commit} | tar -x --no-same-permissions -C "${dir}"`], { cwd: PROJECT_ROOT, encoding: "utf8" });
-    if (archive.status !== 0) throw new Error(`git archive ${ref} failed: ${archive.stderr}`);
-    fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(dir, "node_modules"));
-    return { dir, commit };
+    const dir = tempDir("hadb-plan-");
+    try {
+        const tar = path.join(dir, ".base.tar");
+        execFileSync("git", ["archive", "-o", tar, commit], { cwd: PROJECT_ROOT });
+        // The process umask, as a clone gets it: the image build contexts' digests include file modes.
+        execFileSync("tar", ["-x", "--no-same-permissions", "-f", tar, "-C", dir]);
+        fs.rmSync(tar);
+        fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(dir, "node_modules"));
+        return { dir, commit };
+    } catch (err) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        throw err;
+    }
 }
 
 /**
@@ -67,14 +79,32 @@ function checkout(ref: string): { dir: string; commit: string } {
  */
 function deployedState(root: string, stack: string): HarnessState | undefined {
     if (!fs.existsSync(path.join(root, `Pulumi.${stack}.yaml`))) return undefined;
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "hadb-plan-state-")), "state.json");
+    const file = path.join(tempDir("hadb-plan-state-"), "state.json");
     try {
         const run = spawnSync(process.execPath, [...process.execArgv, __filename, SIMULATE, stack, root, file], { encoding: "utf8" });
-        if (run.status !== 0) throw new Error(`the program at the base ref failed for stack ${stack}:\n${run.stderr}`);
+        if (run.status !== 0) throw new BaseFailure(`${run.stderr.trim().split("\n").pop() ?? `exit code ${run.status}`}`);
         return JSON.parse(fs.readFileSync(file, "utf8")) as HarnessState;
     } finally {
         fs.rmSync(path.dirname(file), { recursive: true, force: true });
     }
+}
+
+/** The base commit's program failed (it runs with this checkout's node_modules, which may not suit it). */
+class BaseFailure extends Error {}
+
+/** One stack's section of the comment: its diff, or why there is none. */
+async function stackSection(stack: string, base: { dir: string; ref: string }): Promise<string> {
+    const atHead = listStacks().includes(stack);
+    if (!atHead) return `### Stack \`${stack}\`\n\nRemoved by this change (no Pulumi.${stack}.yaml): its resources stay deployed until \`pulumi destroy\` is run on it.`;
+    let state: HarnessState | undefined;
+    try {
+        state = deployedState(base.dir, stack);
+    } catch (err) {
+        if (!(err instanceof BaseFailure)) throw err;
+        return `### Stack \`${stack}\`\n\nThe program at \`${base.ref}\` could not be planned (it runs with this change's dependencies): ${err.message}`;
+    }
+    const note = state ? undefined : `A new stack: \`${base.ref}\` has no Pulumi.${stack}.yaml.`;
+    return diffMarkdown(stack, await preview(stack, { state: state ?? EMPTY_STATE, stackImages: true }), note);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -90,12 +120,9 @@ async function main(argv: string[]): Promise<void> {
         const { dir, commit } = checkout(args.diff);
         try {
             const sections = [`## hadb plan: this change against \`${args.diff}\` (${commit.slice(0, 12)})`, ""];
-            for (const stack of args.stacks) {
-                const state = deployedState(dir, stack);
-                const note = state ? undefined : `A new stack: \`${args.diff}\` has no Pulumi.${stack}.yaml.`;
-                const plan = await preview(stack, { state: state ?? EMPTY_STATE, stackImages: true });
-                sections.push(diffMarkdown(stack, plan, note), "");
-            }
+            // With --all, the stacks of both commits: a removed stack is said to be removed.
+            const stacks = args.all ? [...new Set([...args.stacks, ...listStacks(dir)])].sort() : args.stacks;
+            for (const stack of stacks) sections.push(await stackSection(stack, { dir, ref: args.diff }), "");
             sections.push(`<sub>Generated by \`npm run plan -- ${argv.join(" ")}\`: each stack's program run under Pulumi mocks at both commits, diffed with the providers' replace rules as hadb's harness models them. No Pulumi CLI, backend or credentials.</sub>`);
             process.stdout.write(sections.join("\n") + "\n");
         } finally {
@@ -107,7 +134,7 @@ async function main(argv: string[]): Promise<void> {
         for (const stack of args.stacks) {
             const file = snapshotPath(stack);
             fs.mkdirSync(path.dirname(file), { recursive: true });
-            fs.writeFileSync(file, planTree(await recordPlan(stack)) + "\n");
+            fs.writeFileSync(file, snapshotText(await recordPlan(stack)));
             console.error(`[plan] wrote ${path.relative(PROJECT_ROOT, file)}`);
         }
         return;
@@ -124,8 +151,10 @@ async function main(argv: string[]): Promise<void> {
     }
 }
 
+// The Pulumi runtime keeps handles open, so the process is ended explicitly — once stdout has drained (a pipe
+// takes 64 KiB at a time, and process.exit would drop the rest).
 main(process.argv.slice(2)).then(
-    () => process.exit(0),
+    () => process.stdout.write("", () => process.exit(0)),
     (err) => {
         console.error(err instanceof Error ? err.message : err);
         process.exit(1);

@@ -19,8 +19,19 @@ export function changeText(c: Change): string {
     if (c.kind === "add") value = `(none) → ${show(c.new)}`;
     else if (c.kind === "delete") value = `${show(c.old)} → (none)`;
     else if (long(c.old) && long(c.new) && c.new !== UNKNOWN) value = textChange(c.old as string, c.new as string).replace(" => ", " → ");
+    else if (Array.isArray(c.old) && Array.isArray(c.new)) value = listChange(c.old, c.new);
     else value = `${show(c.old)} → ${show(c.new)}`;
     return `${c.path}: ${value}${c.forcesReplace ? " (forces replacement)" : ""}`;
+}
+
+/** Two lists of different lengths (a member more): the counts and the items only one side has. */
+function listChange(oldList: unknown[], newList: unknown[]): string {
+    const key = (v: unknown) => JSON.stringify(v);
+    const oldKeys = new Set(oldList.map(key));
+    const newKeys = new Set(newList.map(key));
+    const added = newList.filter((v) => !oldKeys.has(key(v))).map((v) => `+ ${render(v)}`);
+    const removed = oldList.filter((v) => !newKeys.has(key(v))).map((v) => `- ${render(v)}`);
+    return `${oldList.length} → ${newList.length} items${[...added, ...removed].length ? `: ${[...added, ...removed].join(", ")}` : ""}`;
 }
 
 function how(step: Step): string {

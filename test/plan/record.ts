@@ -50,7 +50,9 @@ export async function recordPlan(stack: string, options: RecordOptions = {}): Pr
 export function maskSecrets(inputs: Record<string, any>, secretPaths: readonly string[], key: string): Record<string, any> {
     let masked = inputs;
     for (const p of secretPaths) {
-        const segs = pathSegments(p);
+        // Fail closed: a path that does not resolve masks the deepest part of it that does.
+        let segs = pathSegments(p);
+        while (segs.length > 1 && getPath(masked, segs) === undefined) segs = segs.slice(0, -1);
         const value = getPath(masked, segs);
         if (value === undefined || value === UNKNOWN || isSecretMarker(value)) continue;
         const digest = crypto.createHmac("sha256", key).update(JSON.stringify(value)).digest("hex").slice(0, 16);

@@ -48,10 +48,14 @@ describe("GitHub workflows", () => {
         const wf = parse(fs.readFileSync(path.join(DIR, "preview.yml"), "utf8"));
         expect(Object.keys(wf.on)).toEqual(["pull_request"]);
         const diff = wf.jobs["plan-diff"];
-        expect(diff.steps.some((s: any) => String(s.run).includes('npm run -s plan -- --all --diff "origin/$BASE_REF"'))).toBe(true);
-        const comment = diff.steps.find((s: any) => String(s.uses).startsWith("actions/github-script@"));
+        expect(diff.steps.some((s: any) => String(s.run).includes("npm run -s plan -- --all --diff HEAD^1"))).toBe(true);
+        expect(diff.permissions).toEqual({ contents: "read" });
+        const commenter = wf.jobs.comment;
+        expect(commenter.needs).toBe("plan-diff");
+        expect(commenter.if).toContain("head.repo.full_name == github.repository");
+        expect(commenter.steps.some((s: any) => String(s.uses).startsWith("actions/checkout@")), "the writing job runs no pull-request code").toBe(false);
+        const comment = commenter.steps.find((s: any) => String(s.uses).startsWith("actions/github-script@"));
         expect(comment.with.script).toMatch(/updateComment[\s\S]*createComment/);
-        expect(comment.if).toContain("head.repo.full_name == github.repository");
         const preview = wf.jobs["pulumi-preview"];
         const action = preview.steps.find((s: any) => String(s.uses).startsWith("pulumi/actions@"));
         expect(action.with).toMatchObject({ command: "preview", "comment-on-pr": true });
@@ -65,6 +69,9 @@ describe("GitHub workflows", () => {
         expect(wf.permissions).toEqual({ contents: "read" });
         expect(text).not.toMatch(/pull_request_target|write-all/);
         for (const [name, job] of Object.entries<any>(wf.jobs)) {
+            for (const step of job.steps.filter((st: any) => String(st.uses).startsWith("actions/checkout@") && file !== "ci.yml")) {
+                expect(step.with?.["persist-credentials"], `job ${name}: checkout keeps no token in .git/config`).toBe(false);
+            }
             const writes = Object.entries(job.permissions ?? {}).filter(([, v]) => v === "write").map(([k]) => k);
             expect(writes, `job ${name}`).toEqual(writes.length ? ["pull-requests"] : []);
             // A secret's value in a job's env reaches every step (npm ci included); only `!= ''` tests belong there.
