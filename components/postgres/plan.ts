@@ -51,9 +51,10 @@ export function planPostgresCluster(name: string, settings: PostgresSettings, ct
             checks: {
                 // Patroni's REST API answers at once; a replica may then copy the leader's data for a long time.
                 startup: httpCheck(s.apiPort, "/liveness", 5, 360),
-                // Patroni's /readiness: the leader, or PostgreSQL running under a cluster Patroni knows (so members coming
-                // back onto their data all at once are ready one by one). A rollout moves on only then.
-                readiness: httpCheck(s.apiPort, "/readiness", 2, 3),
+                // The leader, or a replica streaming from it, or any running member while the cluster has no leader
+                // (members coming back onto their data one by one): images/postgres/hadb-pg-ready. A rollout moves on
+                // only then, so the member just replaced can take over from the next one it stops.
+                readiness: { command: ["hadb-pg-ready", String(s.apiPort)], periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 3 },
                 // Patroni's own loop is alive; says nothing about roles, so it never kills a member mid-recovery.
                 liveness: httpCheck(s.apiPort, "/liveness", 10, 6, 5),
             },

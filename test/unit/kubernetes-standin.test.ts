@@ -37,8 +37,8 @@ describe("Kubernetes stand-in: what it accepts and refuses", () => {
         pg.inputs.spec.template.spec.containers[0].lifecycle = { preStop: { exec: { command: ["true"] } } };
         expect(() => checkRun(resources)).toThrow(/sets `spec\.template\.spec\.containers\[0\]\.lifecycle`/);
         delete pg.inputs.spec.template.spec.containers[0].lifecycle;
-        pg.inputs.spec.template.spec.containers[0].readinessProbe.httpGet.scheme = "HTTPS";
-        expect(() => checkRun(resources)).toThrow(/sets `spec\.template\.spec\.containers\[0\]\.readinessProbe\.httpGet\.scheme`/);
+        pg.inputs.spec.template.spec.containers[0].startupProbe.httpGet.scheme = "HTTPS";
+        expect(() => checkRun(resources)).toThrow(/sets `spec\.template\.spec\.containers\[0\]\.startupProbe\.httpGet\.scheme`/);
     });
 
     it("refuses values naming behaviour it lacks: a registry push, a cloud load balancer, an unknown storage class", async () => {

@@ -402,7 +402,7 @@ describe("each invariant catches what it is for", () => {
         ["an imagePullPolicy outside its enum", "schema", (o) => (mainContainer(sts(o, "etcd")).imagePullPolicy = "Sometimes")],
         ["a memory request that is not a quantity", "schema", (o) => (mainContainer(sts(o, "pg")).resources.requests.memory = "1 GB")],
         ["a request above its limit", "schema", (o) => (mainContainer(sts(o, "mysql")).resources.requests.memory = "64Gi")],
-        ["an httpGet probe port of 70000", "schema", (o) => (mainContainer(sts(o, "pg")).readinessProbe.httpGet.port = 70000)],
+        ["an httpGet probe port of 70000", "schema", (o) => (mainContainer(sts(o, "pg")).startupProbe.httpGet.port = 70000)],
         ["a negative replica count", "schema", (o) => (sts(o, "pg-proxy").spec.replicas = -1)],
         ["a Deployment, a kind hadb does not declare", "schema-kind", (o) => o.push({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "extra", namespace: "hadb" }, spec: {} })],
         ["a PodDisruptionBudget in policy/v1beta1", "schema-kind", (o) => (get(o, "PodDisruptionBudget", "pg").apiVersion = "policy/v1beta1")],

@@ -127,7 +127,7 @@ describe("PostgresCluster resources", () => {
         expect(members[2].dependencies).toContain(members[1].urn);
         expect(members[2].dependencies).not.toContain(members[0].urn);
         for (const m of members) {
-            expect(m.inputs.healthcheck.tests).toEqual(["CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", "http://127.0.0.1:8008/readiness"]);
+            expect(m.inputs.healthcheck.tests).toEqual(["CMD", "hadb-pg-ready", "8008"]);
             expect(m.inputs.ports ?? []).toEqual([]);
         }
         expect(etcdContainers).toHaveLength(3);
