@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { checkDeployable, destroyStackObjects, dockerProvider, InitError, ProviderContext, ProviderOperations, VALUE_ONLY_TYPES } from "./dockerApply";
 import { contextDigest } from "./imageContext";
-import { RecordedResource, runStack } from "./mockRun";
+import { generatedPassword, RecordedResource, runStack } from "./mockRun";
 import { formatPlan, Goal, Plan, Planner, previewOutputs, StateResource, Step, stepLine } from "./plan";
 import { checkInputs, CONTAINER, IMAGE, readBack, VOLUME } from "./schema";
 import { ConfigValues, PROJECT_ROOT } from "./stackConfig";
@@ -88,13 +88,6 @@ export interface PreviewOptions {
     readonly root?: string;
     /** The stack's own base images instead of the locally built hadb-base ones (what `pulumi up` would use). */
     readonly stackImages?: boolean;
-}
-
-/** Seeds: a RandomPassword's value, generated when created or replaced. */
-function randomValue(inputs: Record<string, any>): string {
-    const length = Number(inputs.length ?? 32);
-    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + (inputs.special === false ? "" : "!@#$%&*()-_=+[]{}<>:?");
-    return Array.from({ length }, () => alphabet[crypto.randomInt(alphabet.length)]).join("");
 }
 
 /**
@@ -182,7 +175,7 @@ async function runEngine(
         };
         const create = async (): Promise<{ id?: string; outputs: Record<string, any> }> => {
             if (!goal.custom || goal.type.startsWith("pulumi:providers:")) return { id: undefined, outputs: inputs };
-            if (VALUE_ONLY_TYPES.has(goal.type)) return { id: `${goal.name}-id`, outputs: { ...inputs, result: randomValue(inputs) } };
+            if (VALUE_ONLY_TYPES.has(goal.type)) return { id: `${goal.name}-id`, outputs: { ...inputs, result: generatedPassword(inputs) } };
             try {
                 return await mode.provider.create(goal, inputs);
             } catch (err) {

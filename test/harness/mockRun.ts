@@ -93,23 +93,22 @@ function computedState(type: string, urn: string, inputs: Record<string, any>, o
         case "random:index/randomPassword:RandomPassword": {
             const previous = options.randomState?.[urn]?.result;
             if (typeof previous === "string") return { result: previous };
-            return { result: options.randomSeed === undefined ? randomPassword(inputs) : seededPassword(inputs, `${options.randomSeed}\0${urn}`) };
+            return { result: generatedPassword(inputs, options.randomSeed === undefined ? undefined : `${options.randomSeed}\0${urn}`) };
         }
         default:
             return {};
     }
 }
 
-function randomPassword(inputs: Record<string, any>): string {
+/**
+ * A RandomPassword's value as pulumi-random makes it (letters and digits, special characters unless `special` is
+ * false, `length` long): random, or derived from `seed` (the same seed and inputs, the same password).
+ */
+export function generatedPassword(inputs: Record<string, any>, seed?: string): string {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + (inputs.special === false ? "" : "!@#$%&*()-_=+[]{}<>:?");
     const length = Number(inputs.length ?? 32);
-    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    return Array.from({ length }, () => alphabet[crypto.randomInt(alphabet.length)]).join("");
-}
-
-function seededPassword(inputs: Record<string, any>, seed: string): string {
-    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    const bytes = crypto.createHmac("sha256", seed).update(JSON.stringify(inputs)).digest();
-    return Array.from({ length: Number(inputs.length ?? 32) }, (_, i) => alphabet[bytes[i % bytes.length] % alphabet.length]).join("");
+    const bytes = seed === undefined ? undefined : crypto.createHmac("sha256", seed).update(JSON.stringify(inputs)).digest();
+    return Array.from({ length }, (_, i) => alphabet[bytes ? bytes[i % bytes.length] % alphabet.length : crypto.randomInt(alphabet.length)]).join("");
 }
 
 /** Replaces the mock's secret envelopes by their values, noting that a secret was there. */

@@ -6,13 +6,13 @@ import { describe, expect, it } from "vitest";
 import { HarnessState, preview, simulateUp } from "../harness";
 import { joinPath, runStack } from "../harness/mockRun";
 import { Plan } from "../harness/plan";
+import { RANDOM_PASSWORD } from "../harness/schema";
 import { listStacks, PROJECT_ROOT } from "../harness/stackConfig";
 import { diffMarkdown } from "../plan/diff";
 import { planEntries, planMermaid, planTree, publicValue, snapshotText } from "../plan/graph";
 import { maskSecrets, recordPlan, snapshotPath } from "../plan/record";
 
 const STACKS = listStacks().sort();
-const RANDOM = "random:index/randomPassword:RandomPassword";
 
 /** Every password a run generated: none may appear in anything the plan tool prints. */
 function passwordsOf(values: Record<string, any>[]): string[] {
@@ -39,7 +39,7 @@ describe("npm run plan: the stack's resource graph without a Pulumi CLI", () => 
     it.each(STACKS)("%s: tree, JSON and Mermaid show no generated password; secrets read [secret]", async (stack) => {
         const key = "plan-test-key";
         const run = await runStack(stack, { preview: true, randomSeed: key });
-        const passwords = passwordsOf(run.resources.filter((r) => r.type === RANDOM).map((r) => r.state));
+        const passwords = passwordsOf(run.resources.filter((r) => r.type === RANDOM_PASSWORD).map((r) => r.state));
         const plan = await recordPlan(stack, { key });
         const outputs = [planTree(plan), JSON.stringify(planEntries(plan)), planMermaid(plan)];
         for (const out of outputs) for (const p of passwords) expect(out.includes(p), `a password in the plan of ${stack}`).toBe(false);
@@ -104,7 +104,7 @@ describe("npm run plan -- --diff: what a change does to a deployed stack", () =>
         const md = diffMarkdown("dev", p);
         expect(md).toContain("**2 to create, 0 to update in place, 2 to replace, 0 to delete**; 40 unchanged.");
         expect(md).toContain('server pg-3 pg-3:5432 check port 8008');
-        for (const pw of passwordsOf(state.resources.filter((r) => r.type === RANDOM).map((r) => r.outputs))) expect(md.includes(pw)).toBe(false);
+        for (const pw of passwordsOf(state.resources.filter((r) => r.type === RANDOM_PASSWORD).map((r) => r.outputs))) expect(md.includes(pw)).toBe(false);
     });
 
     it("a changed PostgreSQL parameter reaches only the configurator: its declaration is secret, shown as changed", async () => {
