@@ -228,42 +228,38 @@ describe.skipIf(!live)("the k8s stack on the Kubernetes stand-in (live)", () => 
         expect(await missingMySqlOrders(myRw, myAcknowledged)).toEqual([]);
     });
 
-    it("postgres: a rolling restart (highest ordinal first) with the writer running loses nothing", async () => {
-        pgRecreates();
-        const writer = new OrderWriter(postgresOrders(pgRw), 420_000);
+    /**
+     * Rolls every Pod of a workload (the stand-in's StatefulSet controller, highest ordinal first) while a writer
+     * runs; checks each Pod went only after the previous was Ready; reports the time, the longest write gap and the
+     * primary changes; returns what the writer got acknowledged.
+     */
+    async function rollWithWriter<C>(label: string, workload: string, writer: OrderWriter<C>, healthy: () => Promise<unknown>, member: (server: string) => string): Promise<number[]> {
         await writing(writer);
         const from = Date.now();
-        const rollout = await s.rollingRestart("pg", 300_000);
-        await waitPgHealthy("Patroni healthy after the rollout");
+        const rollout = await s.rollingRestart(workload, 300_000);
+        await healthy();
         await writer.waitForSuccessAfter(Date.now(), undefined, 30_000);
         await writer.stop();
         const to = Date.now();
-        expect(rollout.steps.map((x) => x.pod)).toEqual(["pg-2", "pg-1", "pg-0"]);
+        expect(rollout.steps.map((x) => x.pod)).toEqual([2, 1, 0].map((i) => `${workload}-${i}`));
         for (let i = 1; i < rollout.steps.length; i++) expect(rollout.steps[i].deletedAt).toBeGreaterThanOrEqual(rollout.steps[i - 1].readyAt!);
-        const { changes, sequence } = primaryChanges(writer.attempts, from, to, pgMember);
-        report("k8s stand-in postgres: rolling restart of pg (3 Pods, one at a time)", rollout.seconds);
-        report("k8s stand-in postgres: rolling restart longest write gap", writer.longestGap(from, to));
-        reportCount(`k8s stand-in postgres: rolling restart primary changes (${sequence.join(" -> ")})`, changes);
-        pgAcknowledged.push(...writer.acknowledged);
+        const { changes, sequence } = primaryChanges(writer.attempts, from, to, member);
+        report(`k8s stand-in ${label}: rolling restart of ${workload} (3 Pods, one at a time)`, rollout.seconds);
+        report(`k8s stand-in ${label}: rolling restart longest write gap`, writer.longestGap(from, to));
+        reportCount(`k8s stand-in ${label}: rolling restart primary changes (${sequence.join(" -> ")})`, changes);
+        return writer.acknowledged;
+    }
+
+    it("postgres: a rolling restart (highest ordinal first) with the writer running loses nothing", async () => {
+        pgRecreates();
+        const writer = new OrderWriter(postgresOrders(pgRw), 420_000);
+        pgAcknowledged.push(...(await rollWithWriter("postgres", "pg", writer, () => waitPgHealthy("Patroni healthy after the rollout"), pgMember)));
         expect(await missingPgOrders(pgRw, pgAcknowledged)).toEqual([]);
     });
 
     it("mysql: a rolling restart (highest ordinal first) with the writer running loses nothing", async () => {
         const writer = new OrderWriter(mysqlOrders(myRw), 420_000);
-        await writing(writer);
-        const from = Date.now();
-        const rollout = await s.rollingRestart("mysql", 300_000);
-        await waitGroup("the group whole after the rollout");
-        await writer.waitForSuccessAfter(Date.now(), undefined, 30_000);
-        await writer.stop();
-        const to = Date.now();
-        expect(rollout.steps.map((x) => x.pod)).toEqual(["mysql-2", "mysql-1", "mysql-0"]);
-        for (let i = 1; i < rollout.steps.length; i++) expect(rollout.steps[i].deletedAt).toBeGreaterThanOrEqual(rollout.steps[i - 1].readyAt!);
-        const { changes, sequence } = primaryChanges(writer.attempts, from, to, (id) => `mysql-${Number(id) - 1}`);
-        report("k8s stand-in mysql: rolling restart of mysql (3 Pods, one at a time)", rollout.seconds);
-        report("k8s stand-in mysql: rolling restart longest write gap", writer.longestGap(from, to));
-        reportCount(`k8s stand-in mysql: rolling restart primary changes (${sequence.join(" -> ")})`, changes);
-        myAcknowledged.push(...writer.acknowledged);
+        myAcknowledged.push(...(await rollWithWriter("mysql", "mysql", writer, () => waitGroup("the group whole after the rollout"), (id) => `mysql-${Number(id) - 1}`)));
         expect(await missingMySqlOrders(myRw, myAcknowledged)).toEqual([]);
     });
 });
