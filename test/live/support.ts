@@ -1,6 +1,7 @@
 import { execFile, spawnSync } from "child_process";
 import { promisify } from "util";
 import { dockerRequest } from "../harness/dockerApi";
+import { containerLogs } from "../k8s/standin/engine";
 
 /**
  * Whether live tests can run. Without an engine they are reported as skipped, except where the README's
@@ -56,13 +57,7 @@ export async function withLogsOnFailure<T>(names: readonly string[], work: () =>
     try {
         return await work();
     } catch (err) {
-        for (const name of names) {
-            const logs = await promisify(execFile)("docker", ["logs", "--tail", String(lines), name], { timeout: 15_000, encoding: "utf8" }).then(
-                ({ stdout, stderr }) => stdout + stderr,
-                (e: Error) => `(no logs: ${e.message})`,
-            );
-            console.log(`[logs] ${name} (last ${lines} lines):\n${logs}`);
-        }
+        for (const name of names) console.log(`[logs] ${name} (last ${lines} lines):\n${await containerLogs(name, lines)}`);
         throw err;
     }
 }
