@@ -7,6 +7,8 @@ export { FailoverTiming, PatroniTags, PostgresSettings, SynchronousMode, TimingP
 export { MySqlCluster, MySqlClusterArgs, MySqlPasswordArgs } from "./mysql/mysqlCluster";
 export { ConsistencyLevel, ExitStateAction, GroupMode, GroupTiming, GroupTimingProfile, MySqlSettings } from "./mysql/settings";
 export { HaproxyFrontend, HaproxyFrontendArgs } from "./haproxy/frontend";
+export { ReadReplicaFleet, ReadReplicaFleetArgs } from "./replicas/readReplicaFleet";
+export { FleetSettings } from "./core/replicas";
 export { FrontendPorts, FrontendSettings } from "./haproxy/plan";
 export { HealthCheckTiming } from "./haproxy/config";
 export { DockerBaseImages, DockerTarget, DockerTargetArgs } from "./targets/docker";

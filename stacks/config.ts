@@ -33,6 +33,7 @@ export interface StackConfig {
         readonly parameters: Record<string, string>;
         readonly bootstrapSql?: string;
         readonly ports: FrontendPorts;
+        readonly fleet: Fleet;
     };
     readonly mysql: {
         readonly members: number;
@@ -41,10 +42,13 @@ export interface StackConfig {
         readonly serverSettings: Record<string, string>;
         readonly bootstrapSql?: string;
         readonly ports: FrontendPorts;
+        readonly fleet: Fleet;
     };
 }
 
-type FrontendPorts = { readonly readWrite: number; readonly readOnly: number; readonly stats: number };
+type FrontendPorts = { readonly readWrite: number; readonly readOnly: number; readonly analytics: number; readonly stats: number };
+/** A read-replica fleet: `replicas` in all, `analytics` of them on the analytics endpoint. No fleet when 0. */
+type Fleet = { readonly replicas: number; readonly analytics: number };
 
 export function readStackConfig(): StackConfig {
     const c = new pulumi.Config("hadb");
@@ -81,6 +85,7 @@ export function readStackConfig(): StackConfig {
             parameters: namedValues(c, "postgresParameters"),
             bootstrapSql: c.get("postgresBootstrapSql") || undefined,
             ports: frontendPorts(c, "postgres"),
+            fleet: fleet(c, "postgres"),
         },
         mysql: {
             members: c.requireNumber("mysqlMembers"),
@@ -89,17 +94,24 @@ export function readStackConfig(): StackConfig {
             serverSettings: namedValues(c, "mysqlServerSettings"),
             bootstrapSql: c.get("mysqlBootstrapSql") || undefined,
             ports: frontendPorts(c, "mysql"),
+            fleet: fleet(c, "mysql"),
         },
     };
 }
 
-/** `<prefix>ReadWritePort`, `<prefix>ReadOnlyPort` and `<prefix>StatsPort`. */
+/** `<prefix>ReadWritePort`, `<prefix>ReadOnlyPort`, `<prefix>AnalyticsPort` and `<prefix>StatsPort`. */
 function frontendPorts(c: pulumi.Config, prefix: string): FrontendPorts {
     return {
         readWrite: c.requireNumber(`${prefix}ReadWritePort`),
         readOnly: c.requireNumber(`${prefix}ReadOnlyPort`),
+        analytics: c.requireNumber(`${prefix}AnalyticsPort`),
         stats: c.requireNumber(`${prefix}StatsPort`),
     };
+}
+
+/** `<prefix>ReadReplicas` and `<prefix>AnalyticsReplicas`. */
+function fleet(c: pulumi.Config, prefix: string): Fleet {
+    return { replicas: c.requireNumber(`${prefix}ReadReplicas`), analytics: c.requireNumber(`${prefix}AnalyticsReplicas`) };
 }
 
 /** `name=value,name=value` as a map; an entry without '=' is an error naming the key. */

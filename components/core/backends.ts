@@ -21,7 +21,14 @@ export interface ClusterBackends {
     readonly engine: Engine;
     /** Every ONLINE member takes writes (MySQL multi-primary), not only the first. */
     readonly multiWriter: boolean;
+    /** The cluster's own members: candidates for the primary and, as replicas, the read-only pool. */
     readonly servers: BackendServer[];
+    /** Read replicas that are not members (a fleet): in the read-only pool, never the primary. */
+    readonly readers?: BackendServer[];
+    /** Replicas kept for analytics: served on their own endpoint, kept out of the read-only pool. */
+    readonly analytics?: BackendServer[];
+    /** The fleet's lag bound for the read-only and analytics pools, in the engine's unit (see HaproxyFrontend). */
+    readonly maxLag?: number;
 }
 
 /** A cluster's deployed members as backends: `sqlPort` and `checkPort` name member ports. */

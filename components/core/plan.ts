@@ -23,6 +23,11 @@ export interface ServicePlan {
     readonly spread: SpreadPolicy;
     /** How many members may be down at once for voluntary disruptions (drains, rollouts). */
     readonly maxUnavailable: number;
+    /**
+     * The cluster this service's members replicate from when they are not its members (a read-replica fleet):
+     * that cluster's ports allowing `replicas` admit them.
+     */
+    readonly replicaOf?: string;
 }
 
 /** What a service is. A configurator keeps a running cluster equal to its declaration (one per cluster). */
@@ -76,13 +81,16 @@ export interface FilePlan {
 }
 
 /** Who may connect to a port. Targets with network policy (Kubernetes, AWS) turn this into rules. */
-export type PortAccess = "members" | "clients" | ComponentKind;
+export type PortAccess = "members" | "replicas" | "clients" | ComponentKind;
 
 export interface PortPlan {
     /** An IANA service name (lowercase, at most 15 characters): Kubernetes uses it as the port name. */
     readonly name: string;
     readonly port: number;
-    /** `members`: the service's own members; `clients`: the target's named clients; a component: its members. */
+    /**
+     * `members`: the service's own members; `replicas`: members of services that replicate from it (`replicaOf`);
+     * `clients`: the target's named clients; a component: its members.
+     */
     readonly allow: readonly PortAccess[];
 }
 

@@ -22,9 +22,11 @@ export interface HaproxyBackend {
 export interface HaproxyRoute {
     readonly name: string;
     readonly port: number;
-    readonly backend: string;
-    /** Used when `backend` has no server up (read-only falls back to the primary). */
-    readonly fallback?: string;
+    /**
+     * Backends in order of preference: the first with a server up takes new connections, the last one takes
+     * them when none has (analytics → read-only pool → primary).
+     */
+    readonly backends: readonly string[];
 }
 
 export interface HealthCheckTiming {
@@ -87,12 +89,26 @@ export function renderHaproxyConfig(model: HaproxyModel): string {
             "",
         );
     }
-    lines.push("frontend stats", "    mode http", `    bind :${model.statsPort}`, "    stats enable", "    stats uri /", "    stats refresh 2s", "");
+    lines.push(
+        "frontend stats",
+        "    mode http",
+        `    bind :${model.statsPort}`,
+        // Prometheus metrics of every frontend, backend and server (haproxy_server_status, check durations).
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+        "    stats enable",
+        "    stats uri /",
+        "    stats refresh 2s",
+        "",
+    );
     for (const route of model.routes) {
-        lines.push(`frontend ${route.name}`, `    bind :${route.port}`);
-        if (route.fallback) lines.push(`    use_backend ${route.backend} if { nbsrv(${route.backend}) gt 0 }`, `    default_backend ${route.fallback}`);
-        else lines.push(`    default_backend ${route.backend}`);
-        lines.push("");
+        const preferred = route.backends.slice(0, -1);
+        lines.push(
+            `frontend ${route.name}`,
+            `    bind :${route.port}`,
+            ...preferred.map((b) => `    use_backend ${b} if { nbsrv(${b}) gt 0 }`),
+            `    default_backend ${route.backends[route.backends.length - 1]}`,
+            "",
+        );
     }
     const serverDefaults = [
         `inter ${t.intervalMs}ms`,

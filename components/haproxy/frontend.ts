@@ -31,7 +31,12 @@ export class HaproxyFrontend extends pulumi.ComponentResource {
     readonly readWrite: pulumi.Output<DeployedEndpoint>;
     /** Where clients reach replicas within the lag bound (the primary when none qualifies). */
     readonly readOnly: pulumi.Output<DeployedEndpoint>;
-    /** HAProxy's statistics page. */
+    /**
+     * Where clients reach the analytics replicas within the lag bound (else the read-only pool, else the primary).
+     * Present only when the backends have analytics replicas (a ReadReplicaFleet's with `analytics`).
+     */
+    readonly analytics?: pulumi.Output<DeployedEndpoint>;
+    /** HAProxy's statistics page; Prometheus metrics at `/metrics` on the same port. */
     readonly stats: pulumi.Output<DeployedEndpoint>;
 
     static validateArgs = validateFrontendSettings;
@@ -48,7 +53,8 @@ export class HaproxyFrontend extends pulumi.ComponentResource {
         this.instanceNames = pulumi.all(deployed.members.map((m) => m.resourceName));
         this.readWrite = deployed.endpoints[FRONTEND_ENDPOINTS.readWrite];
         this.readOnly = deployed.endpoints[FRONTEND_ENDPOINTS.readOnly];
+        this.analytics = deployed.endpoints[FRONTEND_ENDPOINTS.analytics];
         this.stats = deployed.endpoints[FRONTEND_ENDPOINTS.stats];
-        this.registerOutputs({ instanceNames: this.instanceNames, readWrite: this.readWrite, readOnly: this.readOnly, stats: this.stats });
+        this.registerOutputs({ instanceNames: this.instanceNames, readWrite: this.readWrite, readOnly: this.readOnly, analytics: this.analytics, stats: this.stats });
     }
 }

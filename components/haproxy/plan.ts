@@ -10,6 +10,11 @@ export interface FrontendPorts {
     readonly readWrite?: number;
     /** To replicas within the lag bound, else the primary. */
     readonly readOnly?: number;
+    /**
+     * To the cluster's analytics replicas within the lag bound, else the read-only pool, else the primary.
+     * Served only when the backends have analytics replicas (a ReadReplicaFleet with `analytics`).
+     */
+    readonly analytics?: number;
     /** HAProxy's statistics page. */
     readonly stats?: number;
 }
@@ -17,7 +22,7 @@ export interface FrontendPorts {
 export interface FrontendSettings {
     /** The cluster behind the proxy: `pg.backends` or `mysql.backends`. Its engine decides how roles are checked. */
     readonly backends: ClusterBackends;
-    /** @default PostgreSQL { readWrite: 5000, readOnly: 5001, stats: 7000 }; MySQL { readWrite: 6446, readOnly: 6447, stats: 7001 } */
+    /** @default PostgreSQL { readWrite: 5000, readOnly: 5001, analytics: 5002, stats: 7000 }; MySQL { readWrite: 6446, readOnly: 6447, analytics: 6448, stats: 7001 } */
     readonly ports?: FrontendPorts;
     /**
      * Publish the ports on the host (Docker target). Instance i publishes each port plus 10 × i.
@@ -27,9 +32,9 @@ export interface FrontendSettings {
     /** HAProxy instances; two or more remove the proxy as a single point of failure. @default 2 */
     readonly instances?: number;
     /**
-     * Replicas further behind than this leave the read-only endpoint: bytes of WAL for PostgreSQL,
-     * transactions waiting in the applier queue for MySQL.
-     * @default 1048576 (PostgreSQL), 100 (MySQL)
+     * Replicas further behind than this leave the read-only and analytics endpoints: bytes of WAL not yet
+     * replayed for PostgreSQL, transactions received but not yet applied for MySQL.
+     * @default the fleet's `maxLag` when the backends come from a ReadReplicaFleet, else 1048576 (PostgreSQL), 100 (MySQL)
      */
     readonly maxReplicaLag?: number;
     /** How often servers are checked and how many results change their state. @default { intervalMs: 1000, fall: 2, rise: 1 } */
@@ -37,18 +42,24 @@ export interface FrontendSettings {
 }
 
 const DEFAULT_PORTS: Record<Engine, Required<FrontendPorts>> = {
-    postgres: { readWrite: 5000, readOnly: 5001, stats: 7000 },
-    mysql: { readWrite: 6446, readOnly: 6447, stats: 7001 },
+    postgres: { readWrite: 5000, readOnly: 5001, analytics: 5002, stats: 7000 },
+    mysql: { readWrite: 6446, readOnly: 6447, analytics: 6448, stats: 7001 },
 };
-const DEFAULT_MAX_LAG: Record<Engine, number> = { postgres: 1048576, mysql: 100 };
+export const DEFAULT_MAX_LAG: Record<Engine, number> = { postgres: 1048576, mysql: 100 };
 export const FRONTEND_DEFAULTS = { instances: 2 };
 const INSTANCE_PORT_STRIDE = 10;
 /** Endpoint and port names: IANA service names, so Kubernetes can name its ports after them. */
-export const FRONTEND_ENDPOINTS = { readWrite: "read-write", readOnly: "read-only", stats: "stats" } as const;
+export const FRONTEND_ENDPOINTS = { readWrite: "read-write", readOnly: "read-only", analytics: "analytics", stats: "stats" } as const;
 
-/** The engine's default ports with the caller's overrides. */
-function frontendPorts(s: FrontendSettings): Required<FrontendPorts> {
-    return { ...DEFAULT_PORTS[s.backends.engine], ...s.ports };
+/** The ports this proxy serves: the engine's defaults with the caller's overrides; analytics only for analytics replicas. */
+function frontendPorts(s: FrontendSettings): Partial<Required<FrontendPorts>> & Omit<Required<FrontendPorts>, "analytics"> {
+    const ports = { ...DEFAULT_PORTS[s.backends.engine], ...s.ports };
+    if (!s.backends.analytics?.length) delete (ports as FrontendPorts & { analytics?: number }).analytics;
+    return ports;
+}
+
+function maxLag(s: FrontendSettings): number {
+    return s.maxReplicaLag ?? s.backends.maxLag ?? DEFAULT_MAX_LAG[s.backends.engine];
 }
 
 export function validateFrontendSettings(name: string, s: FrontendSettings): void {
@@ -61,7 +72,10 @@ export function validateFrontendSettings(name: string, s: FrontendSettings): voi
     }
     const instances = s.instances ?? FRONTEND_DEFAULTS.instances;
     check.integer("instances", instances, 1, 5, "use 2 (or 1 for a development stack)");
-    check.integer("maxReplicaLag", s.maxReplicaLag ?? DEFAULT_MAX_LAG[s.backends.engine], 0, Number.MAX_SAFE_INTEGER);
+    check.integer("maxReplicaLag", maxLag(s), 0, Number.MAX_SAFE_INTEGER);
+    if (s.ports?.analytics !== undefined && !s.backends.analytics?.length) {
+        check.fail("ports.analytics", s.ports.analytics, "the backends have no analytics replicas to serve", "pass a ReadReplicaFleet's backends with `analytics` of 1 or more, or leave ports.analytics out");
+    }
     const timing = s.checks ?? DEFAULT_CHECK_TIMING;
     check.integer("checks.intervalMs", timing.intervalMs, 100, 60000);
     check.integer("checks.fall", timing.fall, 1, 10);
@@ -80,22 +94,26 @@ export function validateFrontendSettings(name: string, s: FrontendSettings): voi
  */
 export function frontendModel(s: FrontendSettings, nameResolution?: NameResolution): HaproxyModel {
     const ports = frontendPorts(s);
-    const { engine, multiWriter, servers } = s.backends;
+    const { multiWriter, servers, readers = [], analytics = [] } = s.backends;
+    // /replica?lag=N: a running replica (not tagged noloadbalance) whose replay is at most N bytes behind the
+    // leader, an ONLINE MySQL secondary with at most N transactions in its applier queue, or a MySQL fleet
+    // replica connected to the group with at most N received transactions not yet applied.
+    const replicaCheck = `/replica?lag=${maxLag(s)}`;
     return {
         statsPort: ports.stats,
         timing: s.checks ?? DEFAULT_CHECK_TIMING,
         nameservers: nameResolution?.nameservers,
         routes: [
-            { name: "read_write", port: ports.readWrite, backend: "primary" },
-            { name: "read_only", port: ports.readOnly, backend: "replicas", fallback: "primary" },
+            { name: "read_write", port: ports.readWrite, backends: ["primary"] },
+            { name: "read_only", port: ports.readOnly, backends: ["replicas", "primary"] },
+            ...(ports.analytics !== undefined ? [{ name: "analytics", port: ports.analytics, backends: ["analytics", "replicas", "primary"] }] : []),
         ],
         backends: [
             // /primary answers 200 only on the member holding Patroni's leader lock, or on an ONLINE MySQL
-            // primary with super_read_only off.
+            // primary with super_read_only off. Fleet replicas can never be primary, so they are not asked.
             { name: "primary", checkPath: "/primary", balance: multiWriter ? "roundrobin" : "first", servers },
-            // /replica?lag=N: a streaming replica (not tagged noloadbalance) at most N bytes behind, or an ONLINE
-            // MySQL secondary with super_read_only on and at most N transactions in its applier queue.
-            { name: "replicas", checkPath: `/replica?lag=${s.maxReplicaLag ?? DEFAULT_MAX_LAG[engine]}`, balance: "roundrobin", servers },
+            { name: "replicas", checkPath: replicaCheck, balance: "roundrobin", servers: [...servers, ...readers] },
+            ...(analytics.length ? [{ name: "analytics", checkPath: replicaCheck, balance: "leastconn" as const, servers: analytics }] : []),
         ],
     };
 }
@@ -109,6 +127,7 @@ export function planFrontend(name: string, s: FrontendSettings, nameResolution?:
     const endpoints = [
         { name: FRONTEND_ENDPOINTS.readWrite, port: ports.readWrite },
         { name: FRONTEND_ENDPOINTS.readOnly, port: ports.readOnly },
+        ...(ports.analytics !== undefined ? [{ name: FRONTEND_ENDPOINTS.analytics, port: ports.analytics }] : []),
         { name: FRONTEND_ENDPOINTS.stats, port: ports.stats },
     ];
     return {

@@ -7,7 +7,8 @@ import { placeComponent, TargetSpec } from "../targets/targetSpec";
 import { secretPasswords } from "../secrets/passwords";
 import { CONFIGURATOR_STATUS_PORT, planConfigurator } from "../core/configurator";
 import { MySqlPasswords, renderConfiguratorDeclaration, resolveMySqlSettings } from "./memberConfig";
-import { planMySqlCluster } from "./plan";
+import { planMySqlCluster, planMySqlReplicas } from "./plan";
+import { registerReplicaSource } from "../core/replicas";
 import { defaultGroupName, MySqlSettings, validateMySqlSettings } from "./settings";
 
 /** Stand-ins for checking a plan before the passwords exist; never rendered into anything deployed. */
@@ -70,8 +71,13 @@ export class MySqlCluster extends pulumi.ComponentResource {
     constructor(name: string, args: MySqlClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("hadb:index:MySqlCluster", name, {}, opts);
         const target = placeComponent(this, `MySqlCluster "${name}"`, args, opts);
-        const planWith = (passwords: pulumi.Input<MySqlPasswords>) =>
-            planMySqlCluster(name, args, { stack: pulumi.getStack(), memberHost: (m) => target.memberHost(name, m), clusterRanges: target.clusterRanges, passwords });
+        const context = (passwords: pulumi.Input<MySqlPasswords>) => ({
+            stack: pulumi.getStack(),
+            memberHost: (m: string) => target.memberHost(name, m),
+            clusterRanges: target.clusterRanges,
+            passwords,
+        });
+        const planWith = (passwords: pulumi.Input<MySqlPasswords>) => planMySqlCluster(name, args, context(passwords));
         // Checked before the first child (a generated password) exists.
         planOrFail(this, () => {
             target.checkPlan(planWith(NO_PASSWORDS), `MySqlCluster "${name}"`);
@@ -90,6 +96,16 @@ export class MySqlCluster extends pulumi.ComponentResource {
             );
         target.deploy(this, planConfigurator(name, "mysql", "hadb-mysql-configurator", pulumi.secret(declaration)), [...deployed.resources]);
         this.backends = clusterBackends("mysql", s.mode === "multi-primary", deployed.members, "mysql", "api");
+        registerReplicaSource(this, {
+            engine: "mysql",
+            cluster: name,
+            memberNames: members,
+            target,
+            backends: this.backends,
+            resources: deployed.resources,
+            supportsCascade: false,
+            plan: (fleet, replicas) => planMySqlReplicas(name, args, fleet, replicas, { ...context(pulumi.output(passwords)), replicaHost: (m) => target.memberHost(fleet, m) }),
+        });
         this.memberNames = pulumi.all(deployed.members.map((m) => m.resourceName));
         this.databaseName = s.databaseName;
         this.appUser = s.appUser;

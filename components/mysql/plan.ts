@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { httpCheck, memberNames, ServicePlan } from "../core/plan";
+import { FleetReplica } from "../core/replicas";
 import {
     MYSQL_FILES,
     MySqlPasswords,
@@ -41,7 +42,7 @@ export function planMySqlCluster(name: string, settings: MySqlSettings, ctx: MyS
                 { name: MYSQL_FILES.applicationJson, content: passwords.apply((p) => renderApplicationJson(s, p)), mode: "0600", secret: true, appliedOnline: true },
             ],
             ports: [
-                { name: "mysql", port: s.port, allow: ["members", "haproxy", "clients", "configurator"] },
+                { name: "mysql", port: s.port, allow: ["members", "replicas", "haproxy", "clients", "configurator"] },
                 { name: "group", port: s.groupPort, allow: ["members"] },
                 { name: "api", port: s.agentPort, allow: ["members", "haproxy"] },
             ],
@@ -71,5 +72,49 @@ export function planMySqlCluster(name: string, settings: MySqlSettings, ctx: MyS
         endpoints: [],
         spread: { hosts: "required", zones: "preferred" },
         maxUnavailable: 1,
+    };
+}
+
+/**
+ * A read-replica fleet of the group: asynchronous GTID replicas run by the same supervisor, which clones each one
+ * from a member once and then replicates with MySQL's asynchronous connection failover, the group registered as
+ * a managed source, so a replica follows the group's primary after a failover by itself. super_read_only on.
+ */
+export function planMySqlReplicas(cluster: string, settings: MySqlSettings, fleet: string, replicas: readonly FleetReplica[], ctx: MySqlPlanContext & { replicaHost: (m: string) => string }): ServicePlan {
+    const group = planMySqlCluster(cluster, settings, ctx);
+    const s = resolveMySqlSettings(settings, defaultGroupName(ctx.stack, cluster));
+    const names = group.members.map((m) => m.name);
+    const passwords = pulumi.output(ctx.passwords);
+    return {
+        ...group,
+        name: fleet,
+        template: {
+            ...group.template,
+            // The application schema comes with the clone; only the server settings apply.
+            files: group.template.files.filter((f) => f.name === SETTINGS_CNF),
+            ports: [
+                { name: "mysql", port: s.port, allow: ["members", "haproxy", "clients"] },
+                { name: "api", port: s.agentPort, allow: ["haproxy"] },
+            ],
+            checks: {
+                ...group.template.checks,
+                // Cloned and replicating from the group (the supervisor's /ready in replica mode).
+                readiness: httpCheck(s.agentPort, "/ready", 2, 3),
+            },
+        },
+        members: replicas.map((r) => {
+            const files = pulumi
+                .output(ctx.clusterRanges)
+                .apply((clusterRanges) => ({ member: r.name, ordinal: r.ordinal, members: names, memberHost: ctx.memberHost, clusterRanges, replica: { host: ctx.replicaHost(r.name), analytics: r.analytics } }));
+            return {
+                name: r.name,
+                ordinal: r.ordinal,
+                files: [
+                    { name: MYSQL_FILES.myCnf, content: files.apply((c) => renderMyCnf(s, c)), mode: "0644", secret: false },
+                    { name: MYSQL_FILES.memberJson, content: pulumi.all([passwords, files]).apply(([p, c]) => renderMemberJson(s, c, p)), mode: "0600", secret: true },
+                ],
+            };
+        }),
+        replicaOf: cluster,
     };
 }

@@ -18,6 +18,8 @@ export interface MemberContext {
     /** The address peers and proxies reach this member at, as the target decided it. */
     readonly host: string;
     readonly tags: PatroniTags;
+    /** A read-replica fleet member: the member it streams from, else the leader, and its fleet and role as custom tags. */
+    readonly fleet?: { readonly name: string; readonly analytics: boolean; readonly replicatefrom?: string };
     /** etcd `host:port` pairs reachable from the member. */
     readonly dcsHosts: readonly string[];
     /** The ranges members and proxies connect from: the only ones pg_hba admits over TCP. */
@@ -138,6 +140,10 @@ export function renderPatroniConfig(s: ResolvedPostgresSettings, ctx: MemberCont
             noloadbalance: ctx.tags.noloadbalance ?? false,
             nosync: ctx.tags.nosync ?? false,
             clonefrom: false,
+            // Custom tags show in /cluster and patronictl list: what `npm run status` reads a member's place from.
+            ...(ctx.fleet
+                ? { hadb_fleet: ctx.fleet.name, hadb_pool: ctx.fleet.analytics ? "analytics" : "read-only", ...(ctx.fleet.replicatefrom ? { replicatefrom: ctx.fleet.replicatefrom } : {}) }
+                : {}),
         },
     };
     return stringify(config, { lineWidth: 0 });

@@ -9,7 +9,8 @@ import { EtcdSettings } from "../etcd/plan";
 import { secretPasswords } from "../secrets/passwords";
 import { CONFIGURATOR_STATUS_PORT, planConfigurator } from "../core/configurator";
 import { PostgresPasswords, renderConfiguratorDeclaration, resolvePostgresSettings } from "./patroniConfig";
-import { planPostgresCluster } from "./plan";
+import { planPostgresCluster, planPostgresReplicas } from "./plan";
+import { registerReplicaSource } from "../core/replicas";
 import { validatePostgresSettings, PostgresSettings } from "./settings";
 
 /** Stand-ins for checking a plan before the passwords exist; never rendered into anything deployed. */
@@ -83,8 +84,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
         super("hadb:index:PostgresCluster", name, {}, opts);
         const target = placeComponent(this, `PostgresCluster "${name}"`, args, opts);
         const etcdArgs = { target, ...args.etcd };
-        const planWith = (dcsHosts: string[], passwords: pulumi.Input<PostgresPasswords>) =>
-            planPostgresCluster(name, args, { dcsHosts, memberHost: (m) => target.memberHost(name, m), clusterRanges: target.clusterRanges, passwords });
+        const context = (dcsHosts: string[], passwords: pulumi.Input<PostgresPasswords>, service = name) => ({
+            dcsHosts,
+            memberHost: (m: string) => target.memberHost(service, m),
+            clusterRanges: target.clusterRanges,
+            passwords,
+        });
+        const planWith = (dcsHosts: string[], passwords: pulumi.Input<PostgresPasswords>) => planPostgresCluster(name, args, context(dcsHosts, passwords));
         // Everything is checked before the first child exists: the etcd cluster this creates, then the members.
         planOrFail(this, () => {
             validatePostgresSettings(name, args);
@@ -106,6 +112,17 @@ export class PostgresCluster extends pulumi.ComponentResource {
         target.deploy(this, planConfigurator(name, "postgres", "hadb-pg-configurator", pulumi.secret(declaration)), [...deployed.resources]);
 
         this.backends = clusterBackends("postgres", false, deployed.members, "postgres", "api");
+        registerReplicaSource(this, {
+            engine: "postgres",
+            cluster: name,
+            memberNames: plan.members.map((m) => m.name),
+            target,
+            backends: this.backends,
+            resources: deployed.resources,
+            supportsCascade: true,
+            plan: (fleet, replicas, cascadeFrom) =>
+                planPostgresReplicas(name, args, fleet, replicas, context(this.etcdHosts, pulumi.output(passwords), fleet), cascadeFrom),
+        });
         this.memberNames = pulumi.all(deployed.members.map((m) => m.resourceName));
         this.databaseName = s.databaseName;
         this.appUser = s.appUser;

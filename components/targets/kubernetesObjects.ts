@@ -30,6 +30,8 @@ export interface KubernetesPlacement {
 export const LABELS = {
     component: "hadb.io/component",
     cluster: "hadb.io/cluster",
+    /** On a read-replica fleet's objects: the cluster it replicates from, whose `replicas` ports admit it. */
+    replicaOf: "hadb.io/replica-of",
 } as const;
 
 /** Longest StatefulSet name whose Pods still get created (the controller-revision label adds 11 characters). */
@@ -85,6 +87,7 @@ export function objectLabels(p: KubernetesPlacement, plan: ServicePlan): Record<
         "app.kubernetes.io/part-of": "hadb",
         "app.kubernetes.io/managed-by": "pulumi",
         ...selectorLabels(p, plan),
+        ...(plan.replicaOf ? { [LABELS.replicaOf]: serviceName(p, plan.replicaOf) } : {}),
     };
 }
 
@@ -302,6 +305,7 @@ interface NetworkPeer {
 
 function peersFor(p: KubernetesPlacement, plan: ServicePlan, source: PortAccess, endpoint: boolean): NetworkPeer[] {
     if (source === "members") return [{ podSelector: { matchLabels: selectorLabels(p, plan) } }];
+    if (source === "replicas") return [{ podSelector: { matchLabels: { [LABELS.replicaOf]: serviceName(p, plan.name) } } }];
     if (source === "clients") {
         const external = endpoint && p.endpointServiceType === "LoadBalancer" ? p.clientCidrs.map((cidr) => ({ ipBlock: { cidr } })) : [];
         return [{ namespaceSelector: {}, podSelector: { matchLabels: p.clientSelector } }, ...external];

@@ -12,8 +12,33 @@ One process per member, the container's entrypoint. It
     bootstraps, so no second group with the same name can appear;
   * creates the application schema from whichever member can write it (the PRIMARY; in multi-primary mode
     the ONLINE member with the lowest ordinal), once, recorded by a marker row;
-  * answers role checks over HTTP for HAProxy: /primary, /replica?lag=N, and /health, /ready, /member.
+  * answers role checks over HTTP for HAProxy: /primary, /replica?lag=N, and /health, /ready, /member, and
+    serves /metrics (Prometheus text format).
 Configuration: /etc/hadb/member.json and /etc/hadb/my.cnf, rendered by the MySqlCluster component.
+
+Read-replica mode (member.json has "replica": {groupName, analytics}): the same image runs an asynchronous
+replica of the group instead of a member. It never starts Group Replication nor bootstraps; it
+  * initialises and creates the local accounts as a member does (super_read_only is lowered for that only);
+  * provisions its data once, by cloning an ONLINE member (a SECONDARY if there is one, else the PRIMARY), or,
+    when the clone plugin is unavailable or cloning keeps failing, by replaying the group's binary logs from
+    empty (GTID auto-position; needs binary logs the group has not purged). The marker REPLICA_PROVISIONED
+    records it; data already present is never cloned over;
+  * replicates from the group with SOURCE_CONNECTION_AUTO_FAILOVER and the group registered as a managed
+    source (PRIMARY weight 80, SECONDARY 60): MySQL moves the channel to the new PRIMARY after a failover;
+  * starts replication once per mysqld start (skip_replica_start is on), so an operator's STOP REPLICA holds,
+    and restarts a receiver that stopped on an error on the group's current PRIMARY (watch_receiver);
+  * answers /primary 503; /replica?lag=N 200 when the receiver is connected, super_read_only is on and at
+    most N received transactions are unapplied; /ready 200 once provisioned and configured with the receiver
+    connected, or reconnecting for less than RECONNECT_GRACE seconds since it was last seen connected.
+
+/metrics (members and replicas; gauges):
+  hadb_mysql_up                          1 when mysqld answered the scrape, else 0 (and nothing else follows)
+  hadb_mysql_member_info{member,role,state} 1; role PRIMARY|SECONDARY|REPLICA ("" outside a group)
+  hadb_mysql_super_read_only             0|1
+  hadb_mysql_applier_queue_transactions  members: the group applier queue; replicas: received, not applied
+  hadb_mysql_replica_info{analytics,source} 1 (replicas)
+  hadb_mysql_replica_receiver_connected  0|1 (replicas)
+  hadb_mysql_replica_seconds_behind      (replicas) see seconds_behind(); NaN when MySQL gives no figure
 """
 import json
 import os
@@ -42,6 +67,8 @@ SOCKET = "/run/mysqld/mysqld.sock"
 INITIALIZING = os.path.join(VOLUME, ".hadb-initializing")
 # Written once the local accounts exist; outside the data directory, so a clone does not remove it.
 ACCOUNTS_DONE = os.path.join(VOLUME, ".hadb-accounts-done")
+# Replica mode: written once the data is provisioned (cloned, or replay from empty chosen); never cloned again.
+REPLICA_PROVISIONED = os.path.join(VOLUME, ".hadb-replica-provisioned")
 # The binlogged record that the application schema was created: replicated, so any later PRIMARY sees it.
 MARKER_SCHEMA = "hadb"
 MARKER_TABLE = "application_schema"
@@ -50,9 +77,25 @@ RESTART_REQUESTED = 16
 SUPERVISOR_FAILED = 1
 MYSQLD_STOP_TIMEOUT = 120
 ER_ACCESS_DENIED = 1045
+# The client lost mysqld: during a clone, that is the restart onto the cloned data.
+LOST_CONNECTION = (2006, 2013)
+# Replica mode: clone attempts that fail with a MySQL error before replaying the binary logs from empty instead.
+CLONE_ATTEMPTS = 5
+# Replica mode: how long a receiver that was connected may be reconnecting (a failover) and stay ready.
+RECONNECT_GRACE = 30.0
+# Replica mode: the managed group's weights; the highest one online is the source, so the PRIMARY.
+PRIMARY_WEIGHT, SECONDARY_WEIGHT = 80, 60
+# Replica mode: connection attempts to one source (1 s apart) before MySQL's failover tries the next one. Seen
+# live with a large count: the receiver kept retrying a stopped PRIMARY (50 attempts while watched) and the
+# managed-source monitor did not move it. With 3 it followed the new PRIMARY within seconds. A receiver that
+# gives up altogether (MySQL does not fail over on an unknown host name) is re-pointed by watch_receiver.
+SOURCE_RETRY_COUNT = 3
+# Replica mode: seconds between the supervisor's attempts to restart a receiver that stopped on an error.
+RECEIVER_RETRY_INTERVAL = 5.0
 
 # member.json: {member, members (addresses in member order), self (this member's address), port, agentPort,
-# clusterRanges, users}, plus application.json beside it. Loaded by main(), so tests can import this module.
+# clusterRanges, users, and for a read replica replica: {groupName, analytics}}, plus application.json beside
+# it. Loaded by main(), so tests can import this module.
 CONFIG = {}
 
 
@@ -86,10 +129,14 @@ def users():
     return CONFIG["users"]
 
 
-def local(password=None, database=None, multi=False):
+def replica_mode():
+    return bool(CONFIG.get("replica"))
+
+
+def local(password=None, database=None, multi=False, read_timeout=30):
     flags = pymysql.constants.CLIENT.MULTI_STATEMENTS if multi else 0
     return pymysql.connect(unix_socket=SOCKET, user="root", password=users()["admin"]["password"] if password is None else password,
-                           database=database, autocommit=True, connect_timeout=2, read_timeout=30, client_flag=flags)
+                           database=database, autocommit=True, connect_timeout=2, read_timeout=read_timeout, client_flag=flags)
 
 
 def peer(host):
@@ -162,8 +209,9 @@ def prepare_data_directory():
         return
     else:
         log("initialising a new data directory")
-    # An accounts marker belongs to the data directory it was written for.
+    # Markers belong to the data directory they were written for.
     remove_marker(ACCOUNTS_DONE)
+    remove_marker(REPLICA_PROVISIONED)
     write_marker(INITIALIZING)
     subprocess.run(["mysqld", f"--defaults-file={DEFAULTS}", "--initialize-insecure"], check=True)
     remove_marker(INITIALIZING)
@@ -189,9 +237,11 @@ def account_statements():
     """Idempotent: every statement can run again after a crash part-way through."""
     a, r, m = users()["admin"], users()["replication"], users()["monitor"]
     grants = [
-        (a, "ALL ON *.*", " WITH GRANT OPTION"),
-        (r, "REPLICATION SLAVE, BACKUP_ADMIN, CLONE_ADMIN, CONNECTION_ADMIN, GROUP_REPLICATION_STREAM ON *.*", ""),
-        (m, "SELECT ON performance_schema.*", ""),
+        (a, ["ALL ON *.*"], " WITH GRANT OPTION"),
+        # The second grant: a read replica's managed-source monitor reads the group's membership as this user.
+        (r, ["REPLICATION SLAVE, BACKUP_ADMIN, CLONE_ADMIN, CONNECTION_ADMIN, GROUP_REPLICATION_STREAM ON *.*",
+             "SELECT ON performance_schema.replication_group_members"], ""),
+        (m, ["SELECT ON performance_schema.*"], ""),
     ]
     statements = [f"ALTER USER 'root'@'localhost' IDENTIFIED BY {quote(a['password'])}"]
     for cidr in CONFIG["clusterRanges"]:
@@ -200,19 +250,25 @@ def account_statements():
             statements += [
                 f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {quote(user['password'])}",
                 f"ALTER USER {account} IDENTIFIED BY {quote(user['password'])}",
-                f"GRANT {privileges} TO {account}{option}",
-            ]
+            ] + [f"GRANT {p} TO {account}{option}" for p in privileges]
     return statements
 
 
 def create_local_accounts():
     """Accounts created on each member with the binary log off, so they add no GTIDs and never conflict.
-    One account per range the cluster's members and proxies connect from. The marker is written last."""
+    One account per range the cluster's members and proxies connect from. The marker is written last.
+    A replica starts with super_read_only on (my.cnf): it is lowered for these statements only."""
     conn = root_connection()
     try:
         query(conn, "SET SESSION sql_log_bin = 0")
-        for sql in account_statements():
-            query(conn, sql)
+        if replica_mode():
+            query(conn, "SET GLOBAL super_read_only = OFF")
+        try:
+            for sql in account_statements():
+                query(conn, sql)
+        finally:
+            if replica_mode():
+                query(conn, "SET GLOBAL super_read_only = ON")
     finally:
         close_quietly(conn)
     write_marker(ACCOUNTS_DONE)
@@ -474,7 +530,7 @@ def assemble_once(conn):
         maybe_create_schema(conn, state, role)
 
 
-def assemble_forever(stop):
+def step_forever(step, what, stop):
     """MySQL errors (a peer or this server unreachable, a START that failed) are expected: logged and retried.
     Anything else escapes to guarded(), which stops the member."""
     conn = None
@@ -482,14 +538,314 @@ def assemble_forever(stop):
         try:
             if conn is None:
                 conn = local()
-            assemble_once(conn)
+            step(conn)
         except (pymysql.MySQLError, Retry) as err:
             cause = f" (after: {err.__context__})" if err.__context__ else ""
-            log(f"assembly step failed: {err}{cause}")
+            log(f"{what} failed: {err}{cause}")
             if conn is not None:
                 close_quietly(conn)
             conn = None
         stop.wait(ASSEMBLE_INTERVAL)
+
+
+def assemble_forever(stop):
+    step_forever(lambda conn: assemble_once(conn), "assembly step", stop)
+
+
+# --- read-replica mode -------------------------------------------------------------------------------------
+
+def gtid_count(gtid_set):
+    """The number of transactions in a GTID set's text, e.g. "uuid:1-5:7,uuid2:3" -> 7. Tags (MySQL 8.3+:
+    "uuid:tag:1-3") name the intervals after them and are not counted."""
+    total = 0
+    for member in gtid_set.replace("\n", "").split(","):
+        for part in member.strip().split(":")[1:]:
+            first, _, last = part.partition("-")
+            if first.isdigit():
+                total += int(last or first) - int(first) + 1
+    return total
+
+
+def group_view():
+    """[(host, port, state, role)] of the group as an ONLINE member reports it, or [] when none answers."""
+    for host in CONFIG["members"]:
+        try:
+            conn = peer(host)
+        except (pymysql.MySQLError, OSError):
+            continue
+        try:
+            if own_state(conn)[0] != "ONLINE":
+                continue
+            rows = query(conn, "SELECT MEMBER_HOST, MEMBER_PORT, MEMBER_STATE, MEMBER_ROLE FROM performance_schema.replication_group_members")
+            return [(h, int(p or CONFIG["port"]), state, role) for h, p, state, role in rows]
+        except (pymysql.MySQLError, OSError):
+            continue
+        finally:
+            close_quietly(conn)
+    return []
+
+
+def choose_member(view, roles):
+    """The first ONLINE member by the preferred roles, then by address: (host, port), or None."""
+    online = sorted((h, p, role) for h, p, state, role in view if state == "ONLINE")
+    for wanted in roles:
+        for host, port, role in online:
+            if role == wanted:
+                return host, port
+    return None
+
+
+def choose_donor(view):
+    """A SECONDARY if there is one, so the clone does not load the PRIMARY."""
+    return choose_member(view, ("SECONDARY", "PRIMARY"))
+
+
+def choose_source(view):
+    """The PRIMARY first: the managed source's weights would move the channel there anyway."""
+    return choose_member(view, ("PRIMARY", "SECONDARY"))
+
+
+CLONE_FAILURES = {"count": 0}
+
+
+def source_host(conn):
+    rows = query(conn, "SELECT HOST, PORT FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''")
+    return (rows[0][0], int(rows[0][1])) if rows and rows[0][0] else None
+
+
+def has_data(conn):
+    """Transactions or a replication channel of its own: data that must never be cloned over."""
+    return bool(own_gtids(conn)) or source_host(conn) is not None
+
+
+def clone_plugin_active(conn):
+    rows = query(conn, "SELECT PLUGIN_STATUS FROM information_schema.plugins WHERE PLUGIN_NAME = 'clone'")
+    return bool(rows) and rows[0][0] == "ACTIVE"
+
+
+def mark_provisioned(how):
+    write_marker(REPLICA_PROVISIONED)
+    log(f"replica data provisioned ({how})")
+
+
+def clone_statement(host, port):
+    r = users()["replication"]
+    return f"CLONE INSTANCE FROM {quote(r['name'])}@{quote(host)}:{int(port)} IDENTIFIED BY {quote(r['password'])}"
+
+
+def clone_from(host, port):
+    """On a connection of its own without a read timeout: a clone takes as long as the data needs. Success
+    ends with mysqld exiting RESTART_REQUESTED (supervise() restarts it), so this never returns normally."""
+    conn = local(read_timeout=None)
+    try:
+        query(conn, f"SET GLOBAL clone_valid_donor_list = {quote(f'{host}:{port}')}")
+        log(f"provisioning the replica by cloning {host}:{port}")
+        query(conn, clone_statement(host, port))
+    except pymysql.MySQLError as err:
+        if err.args and err.args[0] in LOST_CONNECTION:
+            raise Retry("mysqld went away during the clone: it restarts on the cloned data (or on its own after a failure)")
+        CLONE_FAILURES["count"] += 1
+        raise
+    finally:
+        close_quietly(conn)
+    raise Retry("clone finished: waiting for mysqld to restart on the cloned data")
+
+
+def provision(conn):
+    """Once per data directory: clone a member, or choose to replay from empty. Idempotent after a crash: the
+    clone's own status, kept in the data directory, tells whether a clone completed."""
+    if os.path.exists(REPLICA_PROVISIONED):
+        return
+    status = query(conn, "SELECT STATE, ERROR_NO, ERROR_MESSAGE FROM performance_schema.clone_status")
+    state = status[0][0] if status else ""
+    if state == "Completed":
+        return mark_provisioned("cloned")
+    if state == "In Progress":
+        raise Retry("a clone is in progress")
+    if has_data(conn):
+        return mark_provisioned("the data directory already holds transactions or a replication channel: not cloning over it")
+    if not clone_plugin_active(conn):
+        return mark_provisioned("the clone plugin is not active: replaying the group's binary logs from empty")
+    if CLONE_FAILURES["count"] >= CLONE_ATTEMPTS:
+        return mark_provisioned(f"cloning failed {CLONE_FAILURES['count']} times: replaying the group's binary logs from empty")
+    donor = choose_donor(group_view())
+    if donor is None:
+        raise Retry("no ONLINE group member answers: waiting to clone one")
+    clone_from(*donor)
+
+
+def change_source_statement(host, port):
+    r = users()["replication"]
+    return (f"CHANGE REPLICATION SOURCE TO SOURCE_HOST = {quote(host)}, SOURCE_PORT = {int(port)}, "
+            f"SOURCE_USER = {quote(r['name'])}, SOURCE_PASSWORD = {quote(r['password'])}, SOURCE_AUTO_POSITION = 1, "
+            f"GET_SOURCE_PUBLIC_KEY = 1, SOURCE_CONNECTION_AUTO_FAILOVER = 1, SOURCE_CONNECT_RETRY = 1, "
+            f"SOURCE_RETRY_COUNT = {SOURCE_RETRY_COUNT}")
+
+
+def add_managed_statement(host, port):
+    group = CONFIG["replica"]["groupName"]
+    return (f"SELECT asynchronous_connection_failover_add_managed('', 'GroupReplication', {quote(group)}, {quote(host)}, "
+            f"{int(port)}, '', {PRIMARY_WEIGHT}, {SECONDARY_WEIGHT})")
+
+
+def configure_replication(conn):
+    """The channel and the managed group, each only when missing. The session never binlogs: a replica's own
+    transactions would be errant GTIDs."""
+    query(conn, "SET SESSION sql_log_bin = 0")
+    source = source_host(conn)
+    if source is None:
+        source = choose_source(group_view())
+        if source is None:
+            raise Retry("no ONLINE group member answers: waiting to configure replication")
+        query(conn, change_source_statement(*source))
+        log(f"replicating from {source[0]}:{source[1]}")
+    managed = query(conn, "SELECT 1 FROM performance_schema.replication_asynchronous_connection_failover_managed "
+                          "WHERE CHANNEL_NAME = '' AND MANAGED_NAME = %s", (CONFIG["replica"]["groupName"],))
+    if not managed:
+        query(conn, add_managed_statement(*source))
+        log("the group is the channel's managed source: the replica follows its PRIMARY")
+
+
+# The mysqld start (Mysqld.generation) replication was last started for: once per start, so an operator's
+# STOP REPLICA is not undone a second later.
+REPLICA_STARTED = {"generation": None}
+
+
+RECEIVER_RETRY = {"at": 0.0}
+
+
+def watch_receiver(conn):
+    """A receiver that stopped on an error (every source it tried failed, e.g. a stopped PRIMARY whose name no
+    longer resolves: MySQL does not fail over on that) is pointed at the group's current PRIMARY and started
+    again. One stopped by STOP REPLICA has no error and is left alone."""
+    rows = query(conn, "SELECT SERVICE_STATE, LAST_ERROR_NUMBER FROM performance_schema.replication_connection_status WHERE CHANNEL_NAME = ''")
+    if not rows or rows[0][0] != "OFF" or not int(rows[0][1] or 0) or time.time() < RECEIVER_RETRY["at"]:
+        return
+    RECEIVER_RETRY["at"] = time.time() + RECEIVER_RETRY_INTERVAL
+    source = choose_source(group_view())
+    if source is None:
+        raise Retry(f"the receiver stopped on error {rows[0][1]} and no ONLINE group member answers")
+    if source != source_host(conn):
+        query(conn, f"CHANGE REPLICATION SOURCE TO SOURCE_HOST = {quote(source[0])}, SOURCE_PORT = {int(source[1])}")
+    query(conn, "START REPLICA IO_THREAD")
+    log(f"the receiver had stopped on error {rows[0][1]}: restarted it on {source[0]}:{source[1]}")
+
+
+def replicate_once(conn):
+    provision(conn)
+    configure_replication(conn)
+    if REPLICA_STARTED["generation"] != MYSQLD.generation:
+        query(conn, "START REPLICA")
+        REPLICA_STARTED["generation"] = MYSQLD.generation
+        log("replication started")
+    else:
+        watch_receiver(conn)
+
+
+def replicate_forever(stop):
+    step_forever(lambda conn: replicate_once(conn), "replica step", stop)
+
+
+def seconds_behind(queue, applying, last_applied, last_queued, now):
+    """Seconds since the original commit (on the group) of the oldest unapplied transaction; 0 when caught up.
+    MySQL names that transaction only while a worker applies it. Otherwise (applier stopped, or between
+    transactions) the nearest figures it gives are, in order: the original commit of the last applied
+    transaction, an upper bound (too high by the source's idle time after it); then, when nothing was applied
+    since the replica started (after a clone), that of the last received one, a lower bound. None without any."""
+    if queue == 0:
+        return 0.0
+    since = applying or last_applied or last_queued
+    return None if not since else round(max(0.0, now - since), 3)
+
+
+def replica_state(provisioned, source, receiver, applier, receiver_error):
+    if not provisioned:
+        return "PROVISIONING"
+    if not source:
+        return "CONFIGURING"
+    if receiver == "ON":
+        return "REPLICATING" if applier == "ON" else "APPLIER_STOPPED"
+    if receiver == "CONNECTING":
+        return "CONNECTING"
+    return "ERROR" if receiver_error else "STOPPED"
+
+
+# When the receiver was last seen connected, for /ready's reconnection grace.
+RECEIVER_SEEN = {"at": None}
+
+
+def replica_status():
+    conn = local()
+    try:
+        super_read_only = int(query(conn, "SELECT @@GLOBAL.super_read_only")[0][0]) == 1
+        gtids = own_gtids(conn)
+        source = source_host(conn)
+        receiver = query(conn, "SELECT SERVICE_STATE, LAST_ERROR_NUMBER, GTID_SUBTRACT(RECEIVED_TRANSACTION_SET, @@GLOBAL.gtid_executed), "
+                               "NULLIF(UNIX_TIMESTAMP(LAST_QUEUED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP), 0) "
+                               "FROM performance_schema.replication_connection_status WHERE CHANNEL_NAME = ''")
+        applier = query(conn, "SELECT SERVICE_STATE FROM performance_schema.replication_applier_status WHERE CHANNEL_NAME = ''")
+        times = query(conn, "SELECT MIN(NULLIF(UNIX_TIMESTAMP(APPLYING_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP), 0)), "
+                            "MAX(NULLIF(UNIX_TIMESTAMP(LAST_APPLIED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP), 0)), UNIX_TIMESTAMP(NOW(6)) "
+                            "FROM performance_schema.replication_applier_status_by_worker WHERE CHANNEL_NAME = ''")
+    finally:
+        conn.close()
+    receiver_state, error, pending, last_queued = receiver[0] if receiver else ("OFF", 0, "", None)
+    queue = gtid_count(pending or "") if receiver else None
+    applying, last_applied, now = (float(t) if t is not None else None for t in times[0]) if times else (None, None, None)
+    behind = seconds_behind(queue, applying, last_applied, float(last_queued) if last_queued else None, now or time.time())
+    if receiver_state == "ON":
+        RECEIVER_SEEN["at"] = time.time()
+    provisioned = os.path.exists(REPLICA_PROVISIONED)
+    state = replica_state(provisioned, source, receiver_state, applier[0][0] if applier else "OFF", int(error or 0))
+    return {"member": CONFIG["member"], "role": "REPLICA", "analytics": bool(CONFIG["replica"].get("analytics")), "state": state,
+            "provisioned": provisioned, "source": source[0] if source else "", "receiver": receiver_state, "applier_queue": queue,
+            "seconds_behind": behind, "super_read_only": super_read_only, "gtid_executed": gtids}
+
+
+def replica_check(path, s, lag, now, receiver_seen):
+    """The role checks of a replica: True (200), False (503), None (unknown path)."""
+    if path == "/primary":
+        return False
+    if path == "/replica":
+        return s["receiver"] == "ON" and s["super_read_only"] and s["applier_queue"] is not None and s["applier_queue"] <= lag
+    if path == "/ready":
+        reconnecting = s["receiver"] == "CONNECTING" and receiver_seen is not None and now - receiver_seen < RECONNECT_GRACE
+        return s["provisioned"] and bool(s["source"]) and (s["receiver"] == "ON" or reconnecting)
+    if path in ("/health", "/member"):
+        return True
+    return None
+
+
+# --- /metrics --------------------------------------------------------------------------------------------
+
+def label(value):
+    return str(value).replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
+
+
+def metrics_text(s):
+    """Prometheus text format of a member's or replica's status; s None: mysqld did not answer."""
+    lines = []
+
+    def gauge(name, value, help_text, labels=None):
+        if value is None:
+            return
+        rendered = "{" + ",".join(f'{k}="{label(v)}"' for k, v in labels.items()) + "}" if labels else ""
+        number = "NaN" if value != value else (str(int(value)) if isinstance(value, (bool, int)) else repr(float(value)))
+        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name}{rendered} {number}"])
+
+    gauge("hadb_mysql_up", s is not None, "Whether mysqld answered the supervisor.")
+    if s is None:
+        return "\n".join(lines) + "\n"
+    gauge("hadb_mysql_member_info", 1, "This server's role and state.", {"member": s["member"], "role": s["role"], "state": s["state"]})
+    gauge("hadb_mysql_super_read_only", bool(s["super_read_only"]), "Whether super_read_only is on.")
+    gauge("hadb_mysql_applier_queue_transactions", s["applier_queue"], "Transactions received and not yet applied.")
+    if s["role"] == "REPLICA":
+        gauge("hadb_mysql_replica_info", 1, "A read replica of the group.", {"analytics": str(s["analytics"]).lower(), "source": s["source"]})
+        gauge("hadb_mysql_replica_receiver_connected", s["receiver"] == "ON", "Whether the replica's receiver is connected to a source.")
+        behind = s["seconds_behind"]
+        gauge("hadb_mysql_replica_seconds_behind", float("nan") if behind is None else behind,
+              "Seconds since the original commit of the oldest unapplied transaction (0 when caught up).")
+    return "\n".join(lines) + "\n"
 
 
 # --- role checks over HTTP --------------------------------------------------------------------------------
@@ -511,10 +867,18 @@ def member_status():
 class RoleCheck(BaseHTTPRequestHandler):
     def answer(self, body):
         url = urlparse(self.path)
+        if url.path == "/metrics":
+            return self.metrics(body)
         try:
-            s = member_status()
+            s = replica_status() if replica_mode() else member_status()
         except pymysql.MySQLError as err:
             return self.reply(503, {"error": str(err)}, body)
+        if replica_mode():
+            lag = int(parse_qs(url.query).get("lag", ["0"])[0])
+            ok = replica_check(url.path, s, lag, time.time(), RECEIVER_SEEN["at"])
+            if ok is None:
+                return self.reply(404, {"error": "unknown path"}, body)
+            return self.reply(200 if ok else 503, s, body)
         online = s["state"] == "ONLINE"
         if url.path == "/primary":
             ok = online and s["role"] == "PRIMARY" and not s["super_read_only"]
@@ -533,10 +897,17 @@ class RoleCheck(BaseHTTPRequestHandler):
             return self.reply(404, {"error": "unknown path"}, body)
         self.reply(200 if ok else 503, s, body)
 
-    def reply(self, code, payload, body):
-        data = json.dumps(payload).encode()
+    def metrics(self, body):
+        try:
+            s = replica_status() if replica_mode() else member_status()
+        except pymysql.MySQLError:
+            s = None
+        self.reply(200, metrics_text(s), body, "text/plain; version=0.0.4; charset=utf-8")
+
+    def reply(self, code, payload, body, content_type="application/json"):
+        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data) if body else 0))
         self.end_headers()
         if body:
@@ -568,8 +939,11 @@ class Mysqld:
 
     def __init__(self):
         self.proc = None
+        # Counts starts: a replica starts replication once per start of mysqld.
+        self.generation = 0
 
     def start(self):
+        self.generation += 1
         self.proc = subprocess.Popen(["mysqld", f"--defaults-file={DEFAULTS}"], env={**os.environ, "MYSQLD_PARENT_PID": str(os.getpid())})
 
     def poll(self):
@@ -624,7 +998,7 @@ def supervise():
                     MYSQLD.proc.kill()
             continue
         if code == RESTART_REQUESTED and not STOPPING.is_set() and not FATAL.is_set():
-            # A clone replaced the data directory: start on it and let the assembly loop rejoin.
+            # A clone replaced the data directory: start on it and let the assembly (or replica) loop go on.
             log("mysqld asked to be restarted (after a clone): starting it again")
             MYSQLD.start()
             continue
@@ -648,7 +1022,11 @@ def main():
             create_local_accounts()
         server = RoleCheckServer(("0.0.0.0", CONFIG["agentPort"]), RoleCheck)
         guarded("the role-check server", server.serve_forever)
-        guarded("the assembly loop", assemble_forever, STOPPING)
+        if replica_mode():
+            # A read replica of the group: never starts Group Replication, never bootstraps.
+            guarded("the replica loop", replicate_forever, STOPPING)
+        else:
+            guarded("the assembly loop", assemble_forever, STOPPING)
     except Exception:
         fatal("starting the member")
     code = supervise()

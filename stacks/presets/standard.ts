@@ -1,6 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
+    ClusterBackends,
     DeployedEndpoint,
+    FrontendPorts,
+    ReadReplicaFleet,
+    ServiceAddress,
     EtcdCluster,
     GroupMode,
     GroupTimingProfile,
@@ -16,6 +20,23 @@ import { StackConfig } from "../config";
 /** The address clients of this stack use: outside the network when exposed (published ports), else inside it. */
 function clientAddress(endpoint: pulumi.Output<DeployedEndpoint>) {
     return endpoint.apply((e) => e.external[0] ?? e.internal[0]);
+}
+
+/** A read-replica fleet of the cluster when the stack asks for one: the proxy's backends and the replicas' names. */
+function withFleet(name: string, cluster: PostgresCluster | MySqlCluster, fleet: { replicas: number; analytics: number }) {
+    if (fleet.replicas === 0) return { backends: cluster.backends, outputs: {} };
+    const reads = new ReadReplicaFleet(name, { source: cluster, replicas: fleet.replicas, analytics: fleet.analytics });
+    return { backends: reads.backends, outputs: { replicas: reads.memberNames } };
+}
+
+/** The stack's ports for a proxy: the analytics port only when there are analytics replicas to serve. */
+function servedPorts(ports: FrontendPorts, backends: ClusterBackends): FrontendPorts {
+    return backends.analytics?.length ? ports : { ...ports, analytics: undefined };
+}
+
+/** `analyticsUrl` when the proxy serves analytics replicas. */
+function analyticsUrl(proxy: HaproxyFrontend, url: (address: pulumi.Output<ServiceAddress>) => pulumi.Output<string>) {
+    return proxy.analytics ? { analyticsUrl: url(clientAddress(proxy.analytics)) } : {};
 }
 
 /**
@@ -40,7 +61,8 @@ export function standardPreset(config: StackConfig, target: Target) {
         },
         { dependsOn: [etcd] },
     );
-    const pgProxy = new HaproxyFrontend("pg-proxy", { ...frontend, backends: pg.backends, ports: config.postgres.ports });
+    const pgReads = withFleet("pg-reads", pg, config.postgres.fleet);
+    const pgProxy = new HaproxyFrontend("pg-proxy", { ...frontend, backends: pgReads.backends, ports: servedPorts(config.postgres.ports, pgReads.backends) });
     const mysql = new MySqlCluster("mysql", {
         target,
         members: config.mysql.members,
@@ -50,20 +72,25 @@ export function standardPreset(config: StackConfig, target: Target) {
         appPasswordRotation: config.appPasswordRotation,
         bootstrapSql: config.mysql.bootstrapSql,
     });
-    const mysqlProxy = new HaproxyFrontend("mysql-proxy", { ...frontend, backends: mysql.backends, ports: config.mysql.ports });
+    const mysqlReads = withFleet("mysql-reads", mysql, config.mysql.fleet);
+    const mysqlProxy = new HaproxyFrontend("mysql-proxy", { ...frontend, backends: mysqlReads.backends, ports: servedPorts(config.mysql.ports, mysqlReads.backends) });
     return {
         etcd: { endpoints: etcd.publishedClientEndpoints, members: etcd.memberNames },
         postgres: {
             rwUrl: pg.connectionUrl(clientAddress(pgProxy.readWrite), "app"),
             roUrl: pg.connectionUrl(clientAddress(pgProxy.readOnly), "app"),
+            ...analyticsUrl(pgProxy, (address) => pg.connectionUrl(address, "app")),
             superuserUrl: pg.connectionUrl(clientAddress(pgProxy.readWrite), "superuser"),
             members: pg.memberNames,
+            ...pgReads.outputs,
         },
         mysql: {
             rwUrl: mysql.connectionUrl(clientAddress(mysqlProxy.readWrite), "app"),
             roUrl: mysql.connectionUrl(clientAddress(mysqlProxy.readOnly), "app"),
+            ...analyticsUrl(mysqlProxy, (address) => mysql.connectionUrl(address, "app")),
             adminUrl: mysql.connectionUrl(clientAddress(mysqlProxy.readWrite), "admin"),
             members: mysql.memberNames,
+            ...mysqlReads.outputs,
         },
     };
 }

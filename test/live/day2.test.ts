@@ -8,7 +8,7 @@ import { ConfigValues, PROJECT_ROOT } from "../harness/stackConfig";
 import { groupFormed, memberSql as mysqlSql, memberStatuses, missingOrders as missingMySqlOrders, mysqlOrders, withMySql } from "./mysql-support";
 import { healthyCluster, memberSql as pgSql, missingOrders as missingPgOrders, patroniCluster, postgresOrders, withClient } from "./postgres-support";
 import { OrderWriter } from "./writer";
-import { dockerExec, liveEngine, report, sleep, waitFor } from "./support";
+import { dockerExec, liveEngine, report, sleep, waitFor, WITHOUT_FLEETS } from "./support";
 
 // Day-2 changes on the running dev stack, each applied by a plain `up` with new config, as a user would run
 // `pulumi up`: writers run on both read-write endpoints throughout, a monitor samples every member's container
@@ -65,7 +65,7 @@ function downMonitor(expected: Record<ClusterName, string[]>) {
 }
 
 describe.skipIf(!live)("day-2 changes on a running dev stack (live)", () => {
-    const config: ConfigValues = {};
+    const config: ConfigValues = { ...WITHOUT_FLEETS };
     let outputs: Record<string, any>;
     let pgMembers: string[];
     let mysqlMembers: string[];

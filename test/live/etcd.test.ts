@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
-import { containers, liveEngine, report, waitFor } from "./support";
+import { containers, liveEngine, report, waitFor, WITHOUT_FLEETS } from "./support";
 
 // The dev stack's etcd cluster on real containers, reached only through ports published on 127.0.0.1.
 const live = liveEngine();
@@ -28,7 +28,7 @@ describe.skipIf(!live)("etcd cluster on the dev stack (live)", () => {
     beforeAll(async () => {
         await down("dev", () => {}, { destroyData: true });
         const started = Date.now();
-        const deployment = await up("dev", { log: () => {} });
+        const deployment = await up("dev", { config: WITHOUT_FLEETS, log: () => {} });
         ({ endpoints, members } = deployment.outputs.etcd);
         await waitFor("every etcd member healthy", async () => (await Promise.all(members.map(containers.state))).every((s) => s.Health?.Status === "healthy"), 90_000, 500);
         report("etcd dev stack: up to 3 healthy members", (Date.now() - started) / 1000);

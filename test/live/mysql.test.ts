@@ -4,7 +4,7 @@ import { dockerRequest } from "../harness/dockerApi";
 import { down, up } from "../harness";
 import { connect, groupFormed, memberSql, memberStatuses, missingOrders, mysqlOrders, waitIdentical, withMySql } from "./mysql-support";
 import { OrderWriter } from "./writer";
-import { containers, liveEngine, report, sleep, waitFor, withLogsOnFailure } from "./support";
+import { containers, liveEngine, report, sleep, waitFor, withLogsOnFailure, WITHOUT_FLEETS } from "./support";
 
 // The dev stack's Group Replication group behind HAProxy, on real containers. Client traffic goes through
 // 127.0.0.1:6446 (read-write) and 6447 (read-only); member state is read with docker exec.
@@ -26,7 +26,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     beforeAll(async () => {
         await down("dev", () => {}, { destroyData: true });
         const started = Date.now();
-        const deployment = await up("dev", { log: () => {} });
+        const deployment = await up("dev", { config: WITHOUT_FLEETS, log: () => {} });
         ({ rwUrl, roUrl, members } = deployment.outputs.mysql);
         adminPassword = decodeURIComponent(new URL(deployment.outputs.mysql.adminUrl).password);
         await waitFormed("every member ONLINE with one PRIMARY", 300_000);
@@ -182,7 +182,7 @@ describe.skipIf(!live)("MySQL Group Replication in multi-primary mode (live)", (
 
     beforeAll(async () => {
         await down("dev", () => {}, { destroyData: true });
-        const deployment = await up("dev", { config: { "hadb:mysqlMode": "multi-primary" }, log: () => {} });
+        const deployment = await up("dev", { config: { ...WITHOUT_FLEETS, "hadb:mysqlMode": "multi-primary" }, log: () => {} });
         ({ rwUrl, members } = deployment.outputs.mysql);
         adminPassword = decodeURIComponent(new URL(deployment.outputs.mysql.adminUrl).password);
         await waitFor("every member ONLINE and PRIMARY", async () => groupFormed(await memberStatuses(members), true), 300_000, 500);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
 import { healthyCluster, leaderOf, memberSql, missingOrders, patroniCluster, postgresOrders, PatroniMember, switchover, withClient } from "./postgres-support";
 import { OrderWriter } from "./writer";
-import { containers, liveEngine, report, sleep, waitFor } from "./support";
+import { containers, liveEngine, report, sleep, waitFor, WITHOUT_FLEETS } from "./support";
 
 // The dev stack's Patroni cluster behind HAProxy, on real containers. Client traffic goes only through the
 // endpoints published on 127.0.0.1 (5000 read-write, 5001 read-only); member state is read with docker exec.
@@ -43,7 +43,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     beforeAll(async () => {
         await down("dev", () => {}, { destroyData: true });
         const started = Date.now();
-        const deployment = await up("dev", { log: () => {} });
+        const deployment = await up("dev", { config: WITHOUT_FLEETS, log: () => {} });
         ({ rwUrl, roUrl, members } = deployment.outputs.postgres);
         await waitHealthy("a leader and two streaming replicas", 240_000);
         await waitFor("the read-write endpoint accepting the application user", () => withClient(rwUrl, async (c) => (await c.query("SELECT 1")).rowCount === 1), 60_000);

@@ -40,6 +40,17 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; last: ${String(last)}`);
 }
 
+/**
+ * The dev stack without its read-replica fleets: for the files that test the clusters themselves (their member
+ * counts and failover timings), so they deploy only what they test. test/live/fleet.test.ts tests the fleets.
+ */
+export const WITHOUT_FLEETS = {
+    "hadb:postgresReadReplicas": 0,
+    "hadb:postgresAnalyticsReplicas": 0,
+    "hadb:mysqlReadReplicas": 0,
+    "hadb:mysqlAnalyticsReplicas": 0,
+};
+
 export function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
 }

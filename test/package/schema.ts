@@ -51,7 +51,6 @@ export const SUPPLEMENTARY_DESCRIPTIONS: Readonly<Record<string, string>> = {
     "HealthCheckTiming.rise": "Consecutive successful checks before a server that was down is in service again.",
     // components/core/backends.ts (ClusterBackends, BackendServer)
     "ClusterBackends.engine": "The database engine of the servers, which decides how the proxy checks their roles.",
-    "ClusterBackends.servers": "The cluster's members, one backend server each.",
     "BackendServer.name": "The member's name.",
     "BackendServer.host": "The address the proxy reaches the member at.",
     "BackendServer.port": "The member's SQL port.",

@@ -18,7 +18,8 @@ describe("DockerTarget and a real pulumi up", () => {
     it("keeps data volumes: no labels (a changed label would replace them), retained on delete unless destroyData", async () => {
         const { resources } = await runStack("dev");
         const volumes = byType(resources, "docker:index/volume:Volume");
-        expect(volumes.length).toBe(9);
+        // etcd, PostgreSQL and MySQL members, and each engine's two fleet replicas.
+        expect(volumes.length).toBe(13);
         for (const v of volumes) {
             expect(Object.keys(v.inputs).sort(), v.name).toEqual(["name"]);
             expect(v.options!.retainOnDelete, v.name).toBe(true);

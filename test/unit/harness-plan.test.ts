@@ -332,7 +332,8 @@ describe("harness plan: the dev stack program", () => {
             },
         };
         await expect(simulateUp("dev", { provider: failing, persist: (s) => (saved = s) })).rejects.toThrow(/healthy state/);
-        expect(performed.slice(-2)).toEqual(["pg-0", "pg-1"]);
+        // The MySQL side runs beside PostgreSQL's chain; within the chain nothing follows the failed member.
+        expect(performed.filter((n) => /^pg-\d$/.test(n))).toEqual(["pg-0", "pg-1"]);
         const names = saved!.resources.map((r) => r.name);
         expect(names).toContain("pg-0");
         expect(names).not.toContain("pg-1");

@@ -102,7 +102,7 @@ describe("npm run plan -- --diff: what a change does to a deployed stack", () =>
             "pg-proxy-0": "replace/delete-before-replace",
         });
         const md = diffMarkdown("dev", p);
-        expect(md).toContain("**2 to create, 0 to update in place, 2 to replace, 0 to delete**; 40 unchanged.");
+        expect(md).toContain("**2 to create, 0 to update in place, 2 to replace, 0 to delete**; 50 unchanged.");
         expect(md).toContain('server pg-3 pg-3:5432 check port 8008');
         for (const pw of passwordsOf(state.resources.filter((r) => r.type === RANDOM_PASSWORD).map((r) => r.outputs))) expect(md.includes(pw)).toBe(false);
     });

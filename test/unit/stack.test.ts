@@ -22,10 +22,15 @@ describe("dev stack program", () => {
         const target = byType(resources, "hadb:index:DockerTarget")[0];
 
         expect(containers.map((c) => c.inputs.name).sort()).toEqual(
-            ["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "mysql-config-0", "mysql-proxy-0", "pg-0", "pg-1", "pg-2", "pg-config-0", "pg-proxy-0"].map((n) => `hadb-dev-${n}`),
+            [
+                ...["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "mysql-config-0", "mysql-proxy-0", "mysql-reads-0", "mysql-reads-1"],
+                ...["pg-0", "pg-1", "pg-2", "pg-config-0", "pg-proxy-0", "pg-reads-0", "pg-reads-1"],
+            ].map((n) => `hadb-dev-${n}`),
         );
         expect(volumes.map((v) => v.inputs.name).sort()).toEqual(
-            ["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "pg-0", "pg-1", "pg-2"].map((n) => `hadb-dev-${n}-data`),
+            ["etcd-0", "etcd-1", "etcd-2", "mysql-0", "mysql-1", "mysql-2", "mysql-reads-0", "mysql-reads-1", "pg-0", "pg-1", "pg-2", "pg-reads-0", "pg-reads-1"].map(
+                (n) => `hadb-dev-${n}-data`,
+            ),
         );
         expect(images.map((i) => i.inputs.imageName).sort()).toEqual(["hadb/etcd:local", "hadb/haproxy:local", "hadb/mysql:local", "hadb/postgres:local"]);
         expect(images.every((i) => i.inputs.skipPush === true)).toBe(true);
@@ -59,9 +64,11 @@ describe("dev stack program", () => {
             "hadb-dev-etcd-2:23792->2379",
             "hadb-dev-mysql-proxy-0:6446->6446",
             "hadb-dev-mysql-proxy-0:6447->6447",
+            "hadb-dev-mysql-proxy-0:6448->6448",
             "hadb-dev-mysql-proxy-0:7001->7001",
             "hadb-dev-pg-proxy-0:5000->5000",
             "hadb-dev-pg-proxy-0:5001->5001",
+            "hadb-dev-pg-proxy-0:5002->5002",
             "hadb-dev-pg-proxy-0:7000->7000",
         ]);
     });
@@ -74,13 +81,17 @@ describe("dev stack program", () => {
             members: ["hadb-dev-etcd-0", "hadb-dev-etcd-1", "hadb-dev-etcd-2"],
         });
         const pg = outputs.postgres as Record<string, any>;
-        expect(Object.keys(pg).sort()).toEqual(["members", "roUrl", "rwUrl", "superuserUrl"]);
+        expect(Object.keys(pg).sort()).toEqual(["analyticsUrl", "members", "replicas", "roUrl", "rwUrl", "superuserUrl"]);
+        expect(pg.analyticsUrl).toMatch(/^postgresql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:5002\/app$/);
+        expect(pg.replicas).toEqual(["hadb-dev-pg-reads-0", "hadb-dev-pg-reads-1"]);
         expect(pg.rwUrl).toMatch(/^postgresql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:5000\/app$/);
         expect(pg.roUrl).toMatch(/^postgresql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:5001\/app$/);
         expect(pg.superuserUrl).toMatch(/^postgresql:\/\/postgres:[A-Za-z0-9]{32}@127\.0\.0\.1:5000\/postgres$/);
         expect(pg.members).toEqual(["hadb-dev-pg-0", "hadb-dev-pg-1", "hadb-dev-pg-2"]);
         const my = outputs.mysql as Record<string, any>;
-        expect(Object.keys(my).sort()).toEqual(["adminUrl", "members", "roUrl", "rwUrl"]);
+        expect(Object.keys(my).sort()).toEqual(["adminUrl", "analyticsUrl", "members", "replicas", "roUrl", "rwUrl"]);
+        expect(my.analyticsUrl).toMatch(/^mysql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:6448\/app$/);
+        expect(my.replicas).toEqual(["hadb-dev-mysql-reads-0", "hadb-dev-mysql-reads-1"]);
         expect(my.rwUrl).toMatch(/^mysql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:6446\/app$/);
         expect(my.roUrl).toMatch(/^mysql:\/\/app:[A-Za-z0-9]{32}@127\.0\.0\.1:6447\/app$/);
         expect(my.adminUrl).toMatch(/^mysql:\/\/admin:[A-Za-z0-9]{32}@127\.0\.0\.1:6446\/$/);
