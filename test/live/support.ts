@@ -78,7 +78,13 @@ export const containers = {
     stop: (name: string, seconds = 10) => dockerRequest("POST", `/containers/${name}/stop?t=${seconds}`),
     start: (name: string) => dockerRequest("POST", `/containers/${name}/start`),
     state: async (name: string) => (await dockerRequest("GET", `/containers/${name}/json`)).State,
+    /** The container's address on its network (what a server reports as its own address). */
+    ip: async (name: string): Promise<string> => {
+        const networks = (await dockerRequest("GET", `/containers/${name}/json`)).NetworkSettings.Networks as Record<string, { IPAddress: string }>;
+        return Object.values(networks)[0].IPAddress;
+    },
 };
+
 
 /**
  * Runs a command in a container (member introspection only; client traffic goes through 127.0.0.1).

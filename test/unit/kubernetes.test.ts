@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { EtcdCluster, HaproxyFrontend, KubernetesTarget, KubernetesTargetArgs, MySqlCluster, PostgresCluster } from "../../components";
+import { EtcdCluster, HaproxyFrontend, KubernetesTarget, KubernetesTargetArgs, MySqlCluster, PostgresCluster, ReadReplicaFleet } from "../../components";
 import { RecordedResource, reveal, runStack } from "../harness/mockRun";
 import { checkManifests, configuredSecrets, generatedSecrets, ManifestLike, Rule, RULES, Violation } from "../k8s/invariants";
 import { applied, manifests } from "../k8s/manifests";
@@ -10,7 +10,7 @@ import { byType, declare, expectRefused } from "./helpers";
 
 const TARGET = "hadb:index:KubernetesTarget";
 const PROVIDER = "pulumi:providers:kubernetes";
-const COMPONENT_TYPES = ["hadb:index:EtcdCluster", "hadb:index:PostgresCluster", "hadb:index:MySqlCluster", "hadb:index:HaproxyFrontend"];
+const COMPONENT_TYPES = ["hadb:index:EtcdCluster", "hadb:index:PostgresCluster", "hadb:index:MySqlCluster", "hadb:index:HaproxyFrontend", "hadb:index:ReadReplicaFleet"];
 /** Auto-named ConfigMaps and Secrets get a suffix from the provider (a content hash under mocks). */
 const AUTO_SUFFIX = /-[0-9a-f]{8}$/;
 
@@ -120,6 +120,33 @@ describe("components on the Kubernetes target", () => {
         const { resources, list, objects } = await onKubernetes((target) => new EtcdCluster("dcs", { target, members: 1 }));
         expect(list.filter((m) => m.kind === "PodDisruptionBudget")).toEqual([]);
         expectCompanions(objects, "dcs");
+        expect(violationsOf(list, resources)).toEqual([]);
+    });
+
+    it("ReadReplicaFleet: its own StatefulSet, labelled as a replica of the cluster, whose NetworkPolicy admits it", async () => {
+        const { resources, list, objects } = await onKubernetes((target) => {
+            const pg = new PostgresCluster("pg", { target, members: 3 });
+            const reads = new ReadReplicaFleet("pg-reads", { source: pg, replicas: 2, analytics: 1 });
+            new HaproxyFrontend("pg-proxy", { target, backends: reads.backends });
+            const mysql = new MySqlCluster("mysql", { target, members: 3 });
+            new ReadReplicaFleet("mysql-reads", { source: mysql, replicas: 1 });
+        });
+        expectProviderAndParents(resources);
+        for (const [fleet, cluster, ports] of [["pg-reads", "pg", [5432, 8008]], ["mysql-reads", "mysql", [3306]]] as const) {
+            expectCompanions(objects, fleet);
+            const sts = get(objects, "StatefulSet", fleet);
+            expect(sts.spec.template.metadata.labels["hadb.io/replica-of"]).toBe(cluster);
+            const admitted = get(objects, "NetworkPolicy", cluster).spec.ingress.filter((rule: Obj) =>
+                rule.from.some((peer: Obj) => peer.podSelector?.matchLabels?.["hadb.io/replica-of"] === cluster),
+            );
+            expect(admitted.flatMap((rule: Obj) => rule.ports.map((p: Obj) => p.port)).sort()).toEqual([...ports].sort());
+        }
+        expectPerMemberFiles(objects, "pg-reads", "patroni.yml");
+        const analytics = parse(fileContent(objects, "pg-reads-1.patroni.yml"));
+        expect(analytics.restapi.connect_address).toBe("pg-reads-1.pg-reads.hadb.svc.cluster.local:8008");
+        expect(analytics.tags).toMatchObject({ nofailover: true, nosync: true, hadb_pool: "analytics" });
+        // The analytics endpoint is a Service of the proxy, like the others.
+        expect(get(objects, "Service", "pg-proxy-analytics").spec.ports).toEqual([expect.objectContaining({ port: 5002 })]);
         expect(violationsOf(list, resources)).toEqual([]);
     });
 
