@@ -150,7 +150,7 @@ describe("ReadReplicaFleet refuses bad arguments before any replica exists", () 
             () => {
                 const target = new DockerTarget("local");
                 const pg = new PostgresCluster("pg", { target, members: 2 });
-                new ReadReplicaFleet("pg-reads", { source: pg, replicas: 1, target: new DockerTarget("other", { networkSubnet: "172.30.0.0/24" }) });
+                new ReadReplicaFleet("pg-reads", { source: pg, replicas: 1, target: new DockerTarget("other", { subnet: "172.30.0.0/24", namePrefix: "other" }) });
             },
             FLEET,
             "target",
