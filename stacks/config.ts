@@ -6,6 +6,8 @@ import * as pulumi from "@pulumi/pulumi";
  */
 export interface StackConfig {
     readonly preset: string;
+    /** Which engines the preset deploys: "postgres", "mysql" or "both". */
+    readonly engine: string;
     readonly target: string;
     readonly appPasswordRotation: number;
     readonly docker: {
@@ -54,6 +56,7 @@ export function readStackConfig(): StackConfig {
     const c = new pulumi.Config("hadb");
     return {
         preset: c.require("preset"),
+        engine: c.require("engine"),
         target: c.require("target"),
         appPasswordRotation: c.requireNumber("appPasswordRotation"),
         docker: {

@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "./config";
+import { ecommercePreset } from "./presets/ecommerce";
 import { standardPreset } from "./presets/standard";
 import { stackTarget } from "./targets";
 
-const PRESETS = { standard: standardPreset } as const;
+const PRESETS = { standard: standardPreset, "ecommerce-ha": ecommercePreset } as const;
 
 /** The stack program: read config, pick the target, compose the chosen preset, return the stack outputs. */
 export function program() {

@@ -9,6 +9,7 @@ import {
     GroupMode,
     GroupTimingProfile,
     HaproxyFrontend,
+    HaproxyFrontendArgs,
     MySqlCluster,
     PostgresCluster,
     SynchronousMode,
@@ -39,13 +40,13 @@ function analyticsUrl(proxy: HaproxyFrontend, url: (address: pulumi.Output<Servi
     return proxy.analytics ? { analyticsUrl: url(clientAddress(proxy.analytics)) } : {};
 }
 
-/**
- * PostgreSQL on Patroni with its own etcd, and a MySQL Group Replication group, each behind HAProxy, on any
- * target: what the dev stack runs on Docker and the k8s stack on Kubernetes.
- */
-export function standardPreset(config: StackConfig, target: Target) {
-    const checks = { intervalMs: config.frontend.checkIntervalMs, fall: 2, rise: 1 };
-    const frontend = { target, instances: config.frontend.instances, publish: config.frontend.publish, checks };
+/** Engines `hadb:engine` may name. */
+export const ENGINES = ["postgres", "mysql", "both"] as const;
+
+type Frontend = Pick<HaproxyFrontendArgs, "target" | "instances" | "publish" | "checks">;
+
+/** PostgreSQL on Patroni with its etcd, a fleet when the stack sizes one, behind HAProxy; its stack outputs. */
+function postgresStack(config: StackConfig, target: Target, frontend: Frontend) {
     const etcd = new EtcdCluster("etcd", { target, members: config.etcd.members, publishClientPortsFrom: config.etcd.publishClientPortsFrom });
     const pg = new PostgresCluster(
         "pg",
@@ -61,8 +62,23 @@ export function standardPreset(config: StackConfig, target: Target) {
         },
         { dependsOn: [etcd] },
     );
-    const pgReads = withFleet("pg-reads", pg, config.postgres.fleet);
-    const pgProxy = new HaproxyFrontend("pg-proxy", { ...frontend, backends: pgReads.backends, ports: servedPorts(config.postgres.ports, pgReads.backends) });
+    const reads = withFleet("pg-reads", pg, config.postgres.fleet);
+    const proxy = new HaproxyFrontend("pg-proxy", { ...frontend, backends: reads.backends, ports: servedPorts(config.postgres.ports, reads.backends) });
+    return {
+        etcd: { endpoints: etcd.publishedClientEndpoints, members: etcd.memberNames },
+        postgres: {
+            rwUrl: pg.connectionUrl(clientAddress(proxy.readWrite), "app"),
+            roUrl: pg.connectionUrl(clientAddress(proxy.readOnly), "app"),
+            ...analyticsUrl(proxy, (address) => pg.connectionUrl(address, "app")),
+            superuserUrl: pg.connectionUrl(clientAddress(proxy.readWrite), "superuser"),
+            members: pg.memberNames,
+            ...reads.outputs,
+        },
+    };
+}
+
+/** A MySQL Group Replication group, a fleet when the stack sizes one, behind HAProxy; its stack outputs. */
+function mysqlStack(config: StackConfig, target: Target, frontend: Frontend) {
     const mysql = new MySqlCluster("mysql", {
         target,
         members: config.mysql.members,
@@ -72,25 +88,31 @@ export function standardPreset(config: StackConfig, target: Target) {
         appPasswordRotation: config.appPasswordRotation,
         bootstrapSql: config.mysql.bootstrapSql,
     });
-    const mysqlReads = withFleet("mysql-reads", mysql, config.mysql.fleet);
-    const mysqlProxy = new HaproxyFrontend("mysql-proxy", { ...frontend, backends: mysqlReads.backends, ports: servedPorts(config.mysql.ports, mysqlReads.backends) });
+    const reads = withFleet("mysql-reads", mysql, config.mysql.fleet);
+    const proxy = new HaproxyFrontend("mysql-proxy", { ...frontend, backends: reads.backends, ports: servedPorts(config.mysql.ports, reads.backends) });
     return {
-        etcd: { endpoints: etcd.publishedClientEndpoints, members: etcd.memberNames },
-        postgres: {
-            rwUrl: pg.connectionUrl(clientAddress(pgProxy.readWrite), "app"),
-            roUrl: pg.connectionUrl(clientAddress(pgProxy.readOnly), "app"),
-            ...analyticsUrl(pgProxy, (address) => pg.connectionUrl(address, "app")),
-            superuserUrl: pg.connectionUrl(clientAddress(pgProxy.readWrite), "superuser"),
-            members: pg.memberNames,
-            ...pgReads.outputs,
-        },
         mysql: {
-            rwUrl: mysql.connectionUrl(clientAddress(mysqlProxy.readWrite), "app"),
-            roUrl: mysql.connectionUrl(clientAddress(mysqlProxy.readOnly), "app"),
-            ...analyticsUrl(mysqlProxy, (address) => mysql.connectionUrl(address, "app")),
-            adminUrl: mysql.connectionUrl(clientAddress(mysqlProxy.readWrite), "admin"),
+            rwUrl: mysql.connectionUrl(clientAddress(proxy.readWrite), "app"),
+            roUrl: mysql.connectionUrl(clientAddress(proxy.readOnly), "app"),
+            ...analyticsUrl(proxy, (address) => mysql.connectionUrl(address, "app")),
+            adminUrl: mysql.connectionUrl(clientAddress(proxy.readWrite), "admin"),
             members: mysql.memberNames,
-            ...mysqlReads.outputs,
+            ...reads.outputs,
         },
+    };
+}
+
+/**
+ * PostgreSQL on Patroni with its own etcd, and a MySQL Group Replication group (either or both, as `hadb:engine`
+ * says), each behind HAProxy with the read-replica fleet the stack sizes, on any target.
+ */
+export function standardPreset(config: StackConfig, target: Target) {
+    if (!(ENGINES as readonly string[]).includes(config.engine)) {
+        throw new pulumi.RunError(`config \`hadb:engine\` is "${config.engine}": not an engine. Fix: use one of ${ENGINES.join(", ")}.`);
+    }
+    const frontend: Frontend = { target, instances: config.frontend.instances, publish: config.frontend.publish, checks: { intervalMs: config.frontend.checkIntervalMs, fall: 2, rise: 1 } };
+    return {
+        ...(config.engine !== "mysql" ? postgresStack(config, target, frontend) : {}),
+        ...(config.engine !== "postgres" ? mysqlStack(config, target, frontend) : {}),
     };
 }

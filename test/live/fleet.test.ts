@@ -70,7 +70,7 @@ describe.skipIf(!live)("read-replica fleets on the dev stack (live)", () => {
         });
 
         it("a row written on rw is read on a fleet replica and through the analytics endpoint, served by the analytics replica", async () => {
-            const id = await withClient(outputs.postgres.rwUrl, async (c) => (await c.query("INSERT INTO orders (customer_id) VALUES (4242) RETURNING id")).rows[0].id);
+            const id = await withClient(outputs.postgres.rwUrl, async (c) => (await c.query("INSERT INTO orders (user_id) VALUES (4242) RETURNING id")).rows[0].id);
             await waitFor("the row on the read replica", async () => (await memberSql(readReplica, `SELECT count(*) FROM orders WHERE id = ${id}`)) === "1", 10_000);
             const seen = await waitFor("the row through the analytics endpoint", () => withClient(outputs.postgres.analyticsUrl, async (c) => (await c.query("SELECT host(inet_server_addr()) AS s FROM orders WHERE id = $1", [id])).rows[0]?.s), 10_000);
             expect(seen.value).toBe(ip[analyticsReplica]);
@@ -94,7 +94,7 @@ describe.skipIf(!live)("read-replica fleets on the dev stack (live)", () => {
                 await memberSql(readReplica, "SELECT pg_wal_replay_pause()");
                 try {
                     // About 5 MB of WAL, past the 1 MiB bound, while the replica receives but does not replay it.
-                    await withClient(outputs.postgres.rwUrl, (c) => c.query("INSERT INTO orders (customer_id) SELECT g FROM generate_series(1, 40000) g"));
+                    await withClient(outputs.postgres.rwUrl, (c) => c.query("INSERT INTO orders (user_id) SELECT g FROM generate_series(1, 40000) g"));
                     const left = await waitFor("the paused replica marked DOWN in the read-only pool", async () => (await state())?.startsWith("DOWN"), 15_000, 100);
                     report("postgres fleet: paused replica out of the read-only pool after the bulk write", left.seconds);
                     expect(new Set(await pgServersBehind(outputs.postgres.roUrl, 12)).has(ip[readReplica])).toBe(false);
@@ -125,7 +125,7 @@ describe.skipIf(!live)("read-replica fleets on the dev stack (live)", () => {
             report("postgres fleet: a new leader after the kill", next.seconds);
             const id = (await waitFor("a write on rw after the failover", async () => {
                 try {
-                    return await withClient(outputs.postgres.rwUrl, async (c) => (await c.query("INSERT INTO orders (customer_id) VALUES (777) RETURNING id")).rows[0].id as string);
+                    return await withClient(outputs.postgres.rwUrl, async (c) => (await c.query("INSERT INTO orders (user_id) VALUES (777) RETURNING id")).rows[0].id as string);
                 } catch {
                     return undefined;
                 }
@@ -173,7 +173,7 @@ describe.skipIf(!live)("read-replica fleets on the dev stack (live)", () => {
         });
 
         it("a row written on rw is read on a fleet replica and through the analytics endpoint, served by the analytics replica", async () => {
-            const id = await withMySql(outputs.mysql.rwUrl, async (c) => ((await c.query("INSERT INTO orders (customer_id) VALUES (4242)")) as any)[0].insertId as number);
+            const id = await withMySql(outputs.mysql.rwUrl, async (c) => ((await c.query("INSERT INTO orders (user_id) VALUES (4242)")) as any)[0].insertId as number);
             await waitFor("the row on the read replica", async () => (await mysqlSql(readReplica, admin(), `SELECT COUNT(*) FROM app.orders WHERE id = ${id}`)) === "1", 10_000);
             await waitFor("the row through the analytics endpoint", () => withMySql(outputs.mysql.analyticsUrl, async (c) => ((await c.query("SELECT id FROM orders WHERE id = ?", [id])) as any)[0].length === 1), 10_000);
             expect(new Set(await mysqlServersBehind(outputs.mysql.analyticsUrl, 10))).toEqual(new Set(["mysql-reads-1"]));
@@ -191,7 +191,7 @@ describe.skipIf(!live)("read-replica fleets on the dev stack (live)", () => {
             try {
                 // 150 transactions, past the bound of 100 received but not applied.
                 await withMySql(outputs.mysql.rwUrl, async (c) => {
-                    for (let i = 0; i < 150; i++) await c.query("INSERT INTO orders (customer_id) VALUES (?)", [9000 + i]);
+                    for (let i = 0; i < 150; i++) await c.query("INSERT INTO orders (user_id) VALUES (?)", [9000 + i]);
                 });
                 const left = await waitFor("the stopped replica marked DOWN in the read-only pool", async () => (await state())?.startsWith("DOWN"), 15_000, 100);
                 report("mysql fleet: replica with a stopped applier out of the read-only pool after 150 writes", left.seconds);
@@ -215,7 +215,7 @@ describe.skipIf(!live)("read-replica fleets on the dev stack (live)", () => {
             const next = (await waitFor("a new primary", () => primaryOf(rest), 90_000, 250)).value;
             const id = (await waitFor("a write on rw after the failover", async () => {
                 try {
-                    return await withMySql(outputs.mysql.rwUrl, async (c) => ((await c.query("INSERT INTO orders (customer_id) VALUES (777)")) as any)[0].insertId as number);
+                    return await withMySql(outputs.mysql.rwUrl, async (c) => ((await c.query("INSERT INTO orders (user_id) VALUES (777)")) as any)[0].insertId as number);
                 } catch {
                     return undefined;
                 }

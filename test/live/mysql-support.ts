@@ -59,9 +59,9 @@ export function mysqlOrders(url: string): OrderDriver<mysql.Connection> {
         connect: () => connect(url),
         async commitOrder(conn, customer) {
             await conn.query({ sql: "BEGIN", timeout: 3000 });
-            const [res] = await conn.query<mysql.ResultSetHeader>({ sql: "INSERT INTO orders (customer_id) VALUES (?)", values: [customer], timeout: 3000 });
+            const [res] = await conn.query<mysql.ResultSetHeader>({ sql: "INSERT INTO orders (user_id, total_amount) VALUES (?, 29.97)", values: [customer], timeout: 3000 });
             const id = Number(res.insertId);
-            await conn.query({ sql: "INSERT INTO order_items (order_id, sku, quantity, price_cents) VALUES (?, 'sku-a', 1, 1999), (?, 'sku-b', 2, 499)", values: [id, id], timeout: 3000 });
+            await conn.query({ sql: "INSERT INTO order_items (order_id, product_id, quantity, price) VALUES (?, 101, 1, 19.99), (?, 202, 2, 4.99)", values: [id, id], timeout: 3000 });
             const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: "SELECT @@server_id AS server", timeout: 3000 });
             await conn.query({ sql: "COMMIT", timeout: 5000 });
             return { id, server: String(rows[0].server) };

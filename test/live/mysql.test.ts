@@ -48,7 +48,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     });
 
     it("reads through 6447, from a super_read_only secondary, a row written through 6446", async () => {
-        const [res] = await withMySql(rwUrl, (c) => c.query<mysql.ResultSetHeader>("INSERT INTO orders (customer_id) VALUES (7)"));
+        const [res] = await withMySql(rwUrl, (c) => c.query<mysql.ResultSetHeader>("INSERT INTO orders (user_id) VALUES (7)"));
         const id = Number(res.insertId);
         const { seconds, value } = await waitFor(
             "the order visible on 6447",
@@ -110,7 +110,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         const at = Date.now();
         await Promise.all(members.map((m) => containers.start(m)));
         await waitFormed("the group rebooted from the most advanced member", 240_000);
-        await waitFor("writes accepted on 6446", () => withMySql(rwUrl, async (c) => (await c.query("INSERT INTO orders (customer_id) VALUES (8)"), true)), 60_000, 250);
+        await waitFor("writes accepted on 6446", () => withMySql(rwUrl, async (c) => (await c.query("INSERT INTO orders (user_id) VALUES (8)"), true)), 60_000, 250);
         report("mysql: complete outage, all members started -> group ONLINE and writable", (Date.now() - at) / 1000);
         expect(await missingOrders(rwUrl, everyAcknowledged)).toEqual([]);
         await identicalMembers();
@@ -143,7 +143,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         await dockerRequest("POST", `/networks/${network}/disconnect`, { Container: isolated, Force: true });
         const at = Date.now();
         // The isolated member must not commit: with its majority gone the write blocks, then fails.
-        const attempt = memberSql(isolated, adminPassword, "SET SESSION innodb_lock_wait_timeout = 5; INSERT INTO app.orders (customer_id) VALUES (424242)")
+        const attempt = memberSql(isolated, adminPassword, "SET SESSION innodb_lock_wait_timeout = 5; INSERT INTO app.orders (user_id) VALUES (424242)")
             .then(() => "committed")
             .catch((err: Error) => `refused: ${err.message.split("\n").find((l) => l.includes("ERROR")) ?? err.message.slice(0, 120)}`);
         const writer = new OrderWriter(mysqlOrders(rwUrl));
@@ -169,7 +169,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         await waitFormed("the cut-off member ONLINE again");
         report("mysql: reconnected member -> ONLINE", (Date.now() - back) / 1000);
         await identicalMembers();
-        const [rows] = await withMySql(rwUrl, (c) => c.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM orders WHERE customer_id = 424242"));
+        const [rows] = await withMySql(rwUrl, (c) => c.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM orders WHERE user_id = 424242"));
         expect(Number(rows[0].n), "the write tried on the cut-off member").toBe(0);
         expect(await missingOrders(rwUrl, everyAcknowledged)).toEqual([]);
     });
@@ -186,7 +186,7 @@ describe.skipIf(!live)("MySQL Group Replication in multi-primary mode (live)", (
         ({ rwUrl, members } = deployment.outputs.mysql);
         adminPassword = decodeURIComponent(new URL(deployment.outputs.mysql.adminUrl).password);
         await waitFor("every member ONLINE and PRIMARY", async () => groupFormed(await memberStatuses(members), true), 300_000, 500);
-        await waitFor("6446 writable", () => withMySql(rwUrl, async (c) => (await c.query("INSERT INTO orders (customer_id) VALUES (1)"), true)), 60_000, 250);
+        await waitFor("6446 writable", () => withMySql(rwUrl, async (c) => (await c.query("INSERT INTO orders (user_id) VALUES (1)"), true)), 60_000, 250);
     });
 
     afterAll(async () => {
@@ -204,7 +204,7 @@ describe.skipIf(!live)("MySQL Group Replication in multi-primary mode (live)", (
         const a = sessions[0];
         const b = sessions.find((s) => s.server !== a.server);
         expect(b, "two sessions on different members").toBeDefined();
-        const [inserted] = await a.conn.query<mysql.ResultSetHeader>("INSERT INTO orders (customer_id) VALUES (2)");
+        const [inserted] = await a.conn.query<mysql.ResultSetHeader>("INSERT INTO orders (user_id) VALUES (2)");
         const id = Number(inserted.insertId);
         await waitFor(
             `order ${id} on the second member`,

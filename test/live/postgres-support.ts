@@ -71,9 +71,9 @@ export function postgresOrders(url: string): OrderDriver<Client> {
         },
         async commitOrder(client, customer) {
             await client.query("BEGIN");
-            const { rows } = await client.query("INSERT INTO orders (customer_id) VALUES ($1) RETURNING id, inet_server_addr()::text AS server", [customer]);
+            const { rows } = await client.query("INSERT INTO orders (user_id, total_amount) VALUES ($1, 29.97) RETURNING id, inet_server_addr()::text AS server", [customer]);
             const id = Number(rows[0].id);
-            await client.query("INSERT INTO order_items (order_id, sku, quantity, price_cents) VALUES ($1, 'sku-a', 1, 1999), ($1, 'sku-b', 2, 499)", [id]);
+            await client.query("INSERT INTO order_items (order_id, product_id, quantity, price) VALUES ($1, 101, 1, 19.99), ($1, 202, 2, 4.99)", [id]);
             await client.query("COMMIT");
             return { id, server: String(rows[0].server) };
         },

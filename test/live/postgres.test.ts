@@ -67,7 +67,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     });
 
     it("writes through the read-write port to the leader and reads them through the read-only port from replicas", async () => {
-        const written = await withClient(rwUrl, (c) => c.query("INSERT INTO orders (customer_id) VALUES (7) RETURNING id, pg_is_in_recovery() AS replica"));
+        const written = await withClient(rwUrl, (c) => c.query("INSERT INTO orders (user_id) VALUES (7) RETURNING id, pg_is_in_recovery() AS replica"));
         expect(written.rows[0].replica).toBe(false);
         const id = Number(written.rows[0].id);
         const { seconds } = await waitFor(
@@ -190,7 +190,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         );
         report("postgres: both replicas stopped -> read-only port served by the leader after", (Date.now() - stoppedAt) / 1000);
         // Writes go on too: synchronous mode "on" (not strict) lets the leader commit alone.
-        await withClient(rwUrl, (c) => c.query("INSERT INTO orders (customer_id) VALUES (99)"));
+        await withClient(rwUrl, (c) => c.query("INSERT INTO orders (user_id) VALUES (99)"));
         await Promise.all(replicas.map((m) => containers.start(containerOf(m.name))));
         await waitHealthy("both replicas streaming again");
     });

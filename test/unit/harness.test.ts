@@ -60,7 +60,8 @@ describe("stack harness", () => {
 
     it("loads config like the CLI: schema defaults, then the stack file, then overrides, type-checked", () => {
         const { config } = loadStackConfig("dev", { "hadb:etcdMembers": 5 });
-        expect(config["hadb:preset"]).toBe("standard");
+        expect(config["hadb:preset"]).toBe("ecommerce-ha");
+        expect(config["hadb:engine"]).toBe("both");
         expect(config["hadb:etcdMembers"]).toBe("5");
         expect(config["hadb:publishAddress"]).toBe("127.0.0.1");
         expect(() => loadStackConfig("dev", { "hadb:etcdMembers": "three" })).toThrow(/declares it integer/);

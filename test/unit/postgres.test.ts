@@ -180,13 +180,13 @@ describe("PostgresCluster resources", () => {
         const recorder = await recordMocks("dev");
         const { program } = await import("../../stacks/program");
         const outputs = program();
-        for (const key of ["rwUrl", "roUrl", "superuserUrl"] as const) {
-            expect(await pulumi.isSecret(outputs.postgres[key]), key).toBe(true);
+        for (const key of ["rwUrl", "roUrl", "analyticsUrl", "superuserUrl"] as const) {
+            expect(await pulumi.isSecret(outputs.postgres![key]!), key).toBe(true);
         }
-        for (const key of ["rwUrl", "roUrl", "adminUrl"] as const) {
-            expect(await pulumi.isSecret(outputs.mysql[key]), key).toBe(true);
+        for (const key of ["rwUrl", "roUrl", "analyticsUrl", "adminUrl"] as const) {
+            expect(await pulumi.isSecret(outputs.mysql![key]!), key).toBe(true);
         }
-        expect(await pulumi.isSecret(outputs.postgres.members)).toBe(false);
+        expect(await pulumi.isSecret(outputs.postgres!.members)).toBe(false);
         await recorder.settled();
     });
 });

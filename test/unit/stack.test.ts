@@ -119,3 +119,42 @@ describe("dev stack program", () => {
         await expect(runStack("dev", { config: { "hadb:preset": "cloud" } })).rejects.toThrow(/hadb:preset.*"cloud".*Fix: use one of standard/);
     });
 });
+
+describe("the ecommerce-ha preset", () => {
+    const upload = (resources: Awaited<ReturnType<typeof runStack>>["resources"], container: string, file: string): string =>
+        byType(resources, CONTAINER)
+            .find((c) => c.name === container)!
+            .inputs.uploads.find((u: { file: string }) => u.file === `/etc/hadb/${file}`)?.content;
+
+    it("creates the shop's schema on each engine: orders with a status domain and updated_at, order_items, the read indexes", async () => {
+        const { resources } = await runStack("dev");
+        const pg = upload(resources, "pg-0", "schema.sql");
+        expect(pg).toMatch(/status text NOT NULL DEFAULT 'pending' CHECK \(status IN \('pending', 'processing', 'shipped', 'delivered'\)\)/);
+        expect(pg).toContain("total_amount numeric(10,2)");
+        expect(pg).toContain("CREATE TRIGGER orders_touch BEFORE UPDATE ON orders");
+        for (const index of ["orders (user_id, created_at)", "orders (status)", "order_items (order_id)"]) expect(pg).toContain(index);
+        const mysql = JSON.parse(upload(resources, "mysql-0", "application.json")).bootstrapSql as string;
+        expect(mysql).toContain("status enum('pending', 'processing', 'shipped', 'delivered') NOT NULL DEFAULT 'pending'");
+        expect(mysql).toContain("ON UPDATE CURRENT_TIMESTAMP(6)");
+        for (const index of ["orders_user_created (user_id, created_at)", "orders_status (status)", "order_items_order (order_id)"]) expect(mysql).toContain(index);
+    });
+
+    it("the stack's own bootstrap SQL runs after the schema", async () => {
+        const { resources } = await runStack("dev", { config: { "hadb:postgresBootstrapSql": "INSERT INTO orders (user_id) VALUES (1);" } });
+        const pg = upload(resources, "pg-0", "schema.sql");
+        expect(pg.indexOf("INSERT INTO orders")).toBeGreaterThan(pg.indexOf("CREATE TABLE IF NOT EXISTS orders"));
+    });
+
+    it.each([
+        ["postgres", ["etcd", "postgres"], "hadb:index:MySqlCluster"],
+        ["mysql", ["mysql"], "hadb:index:PostgresCluster"],
+    ])("hadb:engine %s deploys only that engine", async (engine, outputs, absent) => {
+        const run = await runStack("dev", { config: { "hadb:engine": engine } });
+        expect(Object.keys(run.outputs).sort()).toEqual(outputs);
+        expect(byType(run.resources, absent)).toEqual([]);
+    });
+
+    it("refuses an engine it does not know, naming the fix", async () => {
+        await expect(runStack("dev", { config: { "hadb:engine": "oracle" } })).rejects.toThrow(/`hadb:engine` is "oracle".*Fix: use one of postgres, mysql, both/);
+    });
+});
