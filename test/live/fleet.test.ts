@@ -2,13 +2,14 @@ import { execFile } from "child_process";
 import { promisify } from "util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
-import { groupFormed, memberSql as mysqlSql, memberStatuses, withMySql } from "./mysql-support";
-import { healthyCluster, leaderOf, memberSql, patroniCluster, withClient } from "./postgres-support";
+import { shopFromStackOutputs } from "../../examples/ecommerce/shop";
+import { groupFormed, missingOrders as missingMySqlOrders, memberSql as mysqlSql, memberStatuses, withMySql } from "./mysql-support";
+import { healthyCluster, leaderOf, memberSql, missingOrders, patroniCluster, withClient } from "./postgres-support";
 import { gatherStatus, proxyStates } from "../status/cli";
 import { statusRows } from "../status/status";
 import { containers, dockerExec, liveEngine, report, waitFor } from "./support";
 
-// The dev stack's read-replica fleets on real containers: each engine's cluster with one read replica and one
+// The dev stack's read-replica fleets, and examples/ecommerce through a failover, on real containers: each engine's cluster with one read replica and one
 // analytics replica behind its HAProxy. Client traffic goes only through the published ports on 127.0.0.1;
 // replicas are paused and the primary killed through the Docker engine.
 const live = liveEngine();
@@ -38,7 +39,7 @@ interface ReplicaStatus {
     super_read_only: boolean;
 }
 
-describe.skipIf(!live)("read-replica fleets on the dev stack (live)", () => {
+describe.skipIf(!live)("read-replica fleets and the e-commerce example on the dev stack (live)", () => {
     let outputs: Record<string, any>;
     const ip: Record<string, string> = {};
 
@@ -243,6 +244,103 @@ describe.skipIf(!live)("read-replica fleets on the dev stack (live)", () => {
             expect(haproxy).toMatch(/^haproxy_server_status\{proxy="replicas",server="mysql-reads-0"/m);
         });
     });
+    // examples/ecommerce as an application runs it: orders on rw, a user's history on ro, revenue on analytics.
+    describe.each(["postgres", "mysql"] as const)("the e-commerce example on %s", (engine) => {
+        const STATS = engine === "postgres" ? PG_STATS : MYSQL_STATS;
+        // A member restarted by an earlier test may have a new address.
+        beforeAll(async () => {
+            for (const name of Object.keys(ip)) ip[name] = await containers.ip(name);
+        });
+        /** The member name behind a server the shop reports (PostgreSQL answers with its address). */
+        const memberOf = (server: string) => (engine === "postgres" ? Object.entries(ip).find(([, a]) => a === server)?.[0].replace("hadb-dev-", "") : server) ?? server;
+        const primary = async (): Promise<string | undefined> => {
+            if (engine === "postgres") return leaderOf(await patroniCluster([...outputs.postgres.members, ...outputs.postgres.replicas]))?.name;
+            const names = outputs.mysql.members as string[];
+            const statuses = await memberStatuses(names);
+            return names[statuses.findIndex((x) => x?.state === "ONLINE" && x.role === "PRIMARY")]?.replace("hadb-dev-", "");
+        };
+
+        it("places orders on the primary, reads a user's history from replicas and the 30-day revenue from the analytics replica", async () => {
+            const shop = shopFromStackOutputs(outputs, engine);
+            try {
+                const userId = 500_001;
+                for (let i = 0; i < 5; i++) await shop.createOrder(userId, [{ productId: 7, quantity: 2, price: 12.5 }]);
+                const history = (await waitFor("the user's five orders on a replica", async () => {
+                    const h = await shop.getUserOrders(userId);
+                    return h.rows.length === 5 ? h : undefined;
+                }, 10_000)).value;
+                expect(history.rows.every((o) => o.totalAmount === "25.00" && o.status === "pending" && o.items === 1)).toBe(true);
+                const leader = await primary();
+                expect(memberOf(history.server)).not.toBe(leader);
+                const report = await shop.getOrderAnalytics();
+                expect(memberOf(report.server)).toBe(`${engine === "postgres" ? "pg" : "mysql"}-reads-1`);
+                expect(report.rows.reduce((n, d) => n + d.orders, 0)).toBeGreaterThanOrEqual(5);
+            } finally {
+                await shop.close();
+            }
+        });
+
+        it("through a hard kill of the primary: every acknowledged order is kept, and reads reach the primary only while the proxy is moving them", async () => {
+            const shop = shopFromStackOutputs(outputs, engine);
+            const acknowledged: number[] = [];
+            const reads: { at: number; member: string }[] = [];
+            let running = true;
+            const deadline = Date.now() + 180_000;
+            const writer = (async () => {
+                for (let n = 0; running && Date.now() < deadline; n++) {
+                    try {
+                        acknowledged.push(await shop.createOrder(600_000 + (n % 50), [{ productId: 1, quantity: 1, price: 9.99 }, { productId: 2, quantity: 3, price: 1.25 }]));
+                    } catch {
+                        await new Promise((r) => setTimeout(r, 100));
+                    }
+                }
+            })();
+            const reader = (async () => {
+                for (let n = 0; running && Date.now() < deadline; n++) {
+                    try {
+                        reads.push({ at: Date.now(), member: memberOf((await shop.getUserOrders(600_000 + (n % 50), 5)).server) });
+                    } catch {
+                        await new Promise((r) => setTimeout(r, 100));
+                    }
+                }
+            })();
+            try {
+                await waitFor("orders flowing", async () => acknowledged.length >= 20, 30_000);
+                const old = (await primary())!;
+                const killedAt = Date.now();
+                await containers.kill(`hadb-dev-${old}`);
+                const next = (await waitFor("a new primary", async () => {
+                    const p = await primary().catch(() => undefined);
+                    return p && p !== old ? p : undefined;
+                }, 90_000, 250)).value;
+                // The new primary was a replica a moment ago: the proxy stops reading from it within its checks.
+                const moved = await waitFor("the new primary out of the read-only pool", async () => !(await proxyStates(`http://127.0.0.1:${STATS}`)).replicas?.[next]?.startsWith("UP"), 30_000, 100);
+                const movedAt = Date.now();
+                const written = acknowledged.length;
+                await waitFor("orders flowing on the new primary", async () => acknowledged.length >= written + 20, 60_000);
+                running = false;
+                await Promise.all([writer, reader]);
+                const onPrimary = reads.filter((r) => (r.at < killedAt && r.member === old) || (r.at > movedAt && r.member === next));
+                const inTransition = reads.filter((r) => r.at >= killedAt && r.at <= movedAt && r.member === next).length;
+                report(`${engine} shop: reads served by the new primary while the proxy moved them (${moved.seconds.toFixed(2)} s after it was elected)`, inTransition);
+                expect(onPrimary).toEqual([]);
+                const lost = engine === "postgres" ? await missingOrders(outputs.postgres.rwUrl, acknowledged) : await missingMySqlOrders(outputs.mysql.rwUrl, acknowledged);
+                report(`${engine} shop: acknowledged orders through the failover (${reads.length} reads)`, acknowledged.length);
+                expect(lost).toEqual([]);
+            } finally {
+                running = false;
+                await Promise.all([writer, reader]);
+                await shop.close();
+            }
+            await containers.start(`hadb-dev-${(await waitFor("a stopped member", async () => {
+                for (const name of [...outputs[engine].members]) if (!(await containers.state(name)).Running) return name.replace("hadb-dev-", "");
+                return undefined;
+            }, 5000)).value}`);
+            if (engine === "postgres") await waitFor("five PostgreSQL members streaming", async () => healthyCluster(await patroniCluster([...outputs.postgres.members, ...outputs.postgres.replicas]), 5, 1), 240_000, 500);
+            else await waitFor("the group whole again", async () => groupFormed(await memberStatuses(outputs.mysql.members)), 240_000, 500);
+        });
+    });
+
     it("npm run status -- dev prints every member of both clusters with its role and the endpoints routing to it", async () => {
         const { stdout } = await promisify(execFile)("npx", ["tsx", "test/status/cli.ts", "dev"], { timeout: 60_000, encoding: "utf8" });
         console.log(stdout);
