@@ -46,7 +46,7 @@ export async function renderStack(stack: string, config: ConfigValues = {}): Pro
     const run = await runStack(stack, { config });
     const list = manifests(run.resources);
     if (list.length === 0) {
-        throw new Error(`stack ${stack} registers no Kubernetes objects (is hadb:target "kubernetes"? try: npm run render -- k8s, or add hadb:target=kubernetes)`);
+        throw new Error(`stack ${stack} registers no Kubernetes objects (is hadb:target "kubernetes"? try: npm run render -- staging, or add hadb:target=kubernetes)`);
     }
     return { yaml: renderManifests(list), objects: list.length, run };
 }

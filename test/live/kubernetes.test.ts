@@ -7,12 +7,12 @@ import { healthyCluster, leaderOf, missingOrders as missingPgOrders, patroniClus
 import { liveEngine, report, sleep, waitFor } from "./support";
 import { Attempt, OrderWriter } from "./writer";
 
-// The k8s stack (Pulumi.k8s.yaml) applied to the Kubernetes stand-in on Docker (test/k8s/standin.ts): the same
+// The staging stack (Pulumi.staging.yaml) applied to the Kubernetes stand-in on Docker (test/k8s/standin.ts): the same
 // StatefulSets, Services and files a cluster would get, Pods with a sandbox, init containers, projected files,
 // claims and probes. Clients reach the Services only through their forwards on 127.0.0.1; member state is read
 // with docker exec. Faster timing profiles keep the file within a few minutes.
 const live = liveEngine();
-const STACK = "k8s";
+const STACK = "staging";
 const CONFIG = { "hadb:postgresTiming": "dev", "hadb:mysqlTiming": "dev", "hadb:haproxyCheckIntervalMs": 500 };
 
 /** Prints a count in the [measure] format. */
@@ -31,7 +31,7 @@ function primaryChanges(attempts: readonly Attempt[], from: number, to: number, 
     return { changes: Math.max(0, sequence.length - 1), sequence };
 }
 
-describe.skipIf(!live)("the k8s stack on the Kubernetes stand-in (live)", () => {
+describe.skipIf(!live)("the staging stack on the Kubernetes stand-in (live)", () => {
     let s: StandIn;
     let pgRw: string;
     let pgRo: string;

@@ -60,6 +60,11 @@ export function report(what: string, seconds: number): void {
     console.log(`[measure] ${what}: ${seconds.toFixed(2)} s`);
 }
 
+/** Prints a count the same way, for the closing notes. */
+export function reportCount(what: string, count: number): void {
+    console.log(`[measure] ${what}: ${count}`);
+}
+
 /**
  * Runs `work`; when it throws, prints the last lines of each container's log first, so a failure in CI (where
  * the containers are gone by the time anyone looks) says what the servers were doing.

@@ -77,7 +77,7 @@ function validateMember(member: string, files: Files): { ok: boolean; output: st
 }
 
 describe.skipIf(!live)("rendered configuration passes the servers' own validators", () => {
-    it.each(["dev", "k8s"])("every haproxy.cfg, Patroni configuration and my.cnf of the %s stack", async (stack) => {
+    it.each(["dev", "staging"])("every haproxy.cfg, Patroni configuration and my.cnf of the %s stack", async (stack) => {
         const members = await memberFiles(stack);
         const checked: string[] = [];
         for (const [member, files] of Object.entries(members)) {

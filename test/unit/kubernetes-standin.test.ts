@@ -22,14 +22,14 @@ import { ownershipPass, projectedVolume, tarTree, volumeSetupScript } from "../k
 const stsOf = (resources: Awaited<ReturnType<typeof runStack>>["resources"], name: string) => resources.find((r) => r.type === "kubernetes:apps/v1:StatefulSet" && r.name === name)!;
 
 describe("Kubernetes stand-in: what it accepts and refuses", () => {
-    it("implements every field the k8s stack registers", async () => {
-        const { resources } = await runStack("k8s");
+    it("implements every field the staging stack registers", async () => {
+        const { resources } = await runStack("staging");
         const kinds = checkRun(resources).map((m) => m.kind);
         expect(new Set(kinds)).toEqual(new Set(["Namespace", "ConfigMap", "Secret", "Service", "StatefulSet", "PodDisruptionBudget", "NetworkPolicy"]));
     });
 
     it("refuses a field it does not implement, naming its path", async () => {
-        const { resources } = await runStack("k8s");
+        const { resources } = await runStack("staging");
         const pg = stsOf(resources, "pg");
         pg.inputs.spec.template.spec.hostNetwork = true;
         expect(() => checkRun(resources)).toThrow(/StatefulSet hadb\/pg: sets `spec\.template\.spec\.hostNetwork`, which the Kubernetes stand-in does not implement/);
@@ -42,18 +42,18 @@ describe("Kubernetes stand-in: what it accepts and refuses", () => {
     });
 
     it("refuses values naming behaviour it lacks: a registry push, a cloud load balancer, an unknown storage class", async () => {
-        await expect(runStack("k8s", { config: { "hadb:kubernetesRegistry": "registry.example.com/hadb" } }).then((r) => checkRun(r.resources))).rejects.toThrow(
+        await expect(runStack("staging", { config: { "hadb:kubernetesRegistry": "registry.example.com/hadb" } }).then((r) => checkRun(r.resources))).rejects.toThrow(
             /docker\.Image .* there is no registry here/,
         );
-        const { resources } = await runStack("k8s");
+        const { resources } = await runStack("staging");
         const service = resources.find((r) => r.type === "kubernetes:core/v1:Service" && r.name === "pg-proxy-read-write")!;
         service.inputs.spec.type = "LoadBalancer";
         expect(() => checkRun(resources)).toThrow(/Service hadb\/pg-proxy-read-write: spec\.type LoadBalancer: no cloud load balancer here/);
-        await expect(runStack("k8s", { config: { "hadb:kubernetesStorageClass": "gp3" } }).then((r) => checkRun(r.resources))).rejects.toThrow(/storageClassName gp3 does not exist here/);
+        await expect(runStack("staging", { config: { "hadb:kubernetesStorageClass": "gp3" } }).then((r) => checkRun(r.resources))).rejects.toThrow(/storageClassName gp3 does not exist here/);
     });
 
     it("checks Pod Security restricted as admission would", async () => {
-        const { resources } = await runStack("k8s");
+        const { resources } = await runStack("staging");
         const spec = structuredClone(stsOf(resources, "pg").inputs.spec.template.spec);
         expect(restrictedViolations(spec)).toEqual([]);
         delete spec.initContainers[0].securityContext.allowPrivilegeEscalation;

@@ -372,9 +372,9 @@ describe("KubernetesTarget validation", () => {
     });
 });
 
-describe("the k8s stack", () => {
+describe("the staging stack", () => {
     it("registers only objects that pass every invariant", async () => {
-        const run = await runStack("k8s");
+        const run = await runStack("staging");
         const list = manifests(run.resources);
         const perKind: Record<string, number> = {};
         for (const m of list) perKind[m.kind] = (perKind[m.kind] ?? 0) + 1;
@@ -394,13 +394,13 @@ describe("the k8s stack", () => {
         ["another namespace, a storage class and a registry", { "hadb:kubernetesNamespace": "shop", "hadb:kubernetesStorageClass": "fast", "hadb:kubernetesRegistry": "registry.example.com/hadb" }],
         ["MySQL multi-primary", { "hadb:mysqlMode": "multi-primary" }],
     ])("passes every invariant with %s", async (_what, config) => {
-        const run = await runStack("k8s", { config });
+        const run = await runStack("staging", { config });
         expect(violationsOf(manifests(run.resources), run.resources)).toEqual([]);
     });
 
     // Clients of a LoadBalancer are outside the cluster; the NetworkPolicy admits the endpoints only from Pods.
     it("passes every invariant with LoadBalancer endpoints (external clients can reach them)", async () => {
-        const run = await runStack("k8s", { config: { "hadb:kubernetesFrontendServiceType": "LoadBalancer", "hadb:kubernetesClientCidrs": "203.0.113.0/24,198.51.100.0/24" } });
+        const run = await runStack("staging", { config: { "hadb:kubernetesFrontendServiceType": "LoadBalancer", "hadb:kubernetesClientCidrs": "203.0.113.0/24,198.51.100.0/24" } });
         expect(violationsOf(manifests(run.resources), run.resources)).toEqual([]);
     });
 });
@@ -410,7 +410,7 @@ describe("each invariant catches what it is for", () => {
     let secrets: string[] = [];
 
     beforeAll(async () => {
-        const run = await runStack("k8s");
+        const run = await runStack("staging");
         base = manifests(run.resources).map((m) => applied(m, false) as Obj);
         secrets = generatedSecrets(run.resources);
     }, 60_000);
@@ -547,8 +547,8 @@ describe("each invariant catches what it is for", () => {
 });
 
 describe("npm run render", () => {
-    it("prints every object of the k8s stack as one YAML document, Secret values redacted", async () => {
-        const { yaml, objects, run } = await renderStack("k8s");
+    it("prints every object of the staging stack as one YAML document, Secret values redacted", async () => {
+        const { yaml, objects, run } = await renderStack("staging");
         const list = manifests(run.resources);
         const docs = parseAllDocuments(yaml);
         expect(objects).toBe(list.length);
@@ -567,7 +567,7 @@ describe("npm run render", () => {
 
     it("prints the same objects in the same order on every run, apart from generated values", async () => {
         const strip = (yaml: string) => yaml.replace(/-[0-9a-f]{8}\b/g, "-*");
-        const [a, b] = [await renderStack("k8s"), await renderStack("k8s")];
+        const [a, b] = [await renderStack("staging"), await renderStack("staging")];
         expect(strip(a.yaml)).toBe(strip(b.yaml));
     });
 

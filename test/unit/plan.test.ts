@@ -55,7 +55,7 @@ describe("npm run plan: the stack's resource graph without a Pulumi CLI", () => 
     });
 
     it("a Kubernetes Secret's data and stringData are secret whether or not the program marked them (the provider does)", async () => {
-        const plan = await recordPlan("k8s");
+        const plan = await recordPlan("staging");
         const secrets = plan.goals.filter((g) => g.type === "kubernetes:core/v1:Secret");
         expect(secrets.length).toBeGreaterThan(0);
         for (const g of secrets) for (const k of ["data", "stringData"]) if (k in g.inputs) expect(g.secretPaths, g.name).toContain(k);
@@ -81,7 +81,7 @@ describe("npm run plan: the stack's resource graph without a Pulumi CLI", () => 
         expect(dev).toContain('e_127_0_0_1_5000(["127.0.0.1:5000"]) --> w_pg_proxy_0');
         for (const edge of ["c_pg_proxy --> c_pg", "c_mysql_proxy --> c_mysql", "c_pg --> c_etcd"]) expect(dev).toContain(edge);
         expect(dev.match(/subgraph/g)?.length).toBe(dev.match(/^ {2}end$/gm)?.length);
-        const k8s = planMermaid(await recordPlan("k8s"));
+        const k8s = planMermaid(await recordPlan("staging"));
         expect(k8s).toContain('(["ClusterIP pg-proxy-read-write:5000"]) --> c_pg_proxy');
         expect(k8s).toContain("c_pg_proxy --> c_pg");
     });
