@@ -81,7 +81,7 @@ export interface FilePlan {
 }
 
 /** Who may connect to a port. Targets with network policy (Kubernetes, AWS) turn this into rules. */
-export type PortAccess = "members" | "replicas" | "clients" | ComponentKind;
+export type PortAccess = "members" | "replicas" | "source" | "clients" | ComponentKind;
 
 export interface PortPlan {
     /** An IANA service name (lowercase, at most 15 characters): Kubernetes uses it as the port name. */
@@ -89,6 +89,7 @@ export interface PortPlan {
     readonly port: number;
     /**
      * `members`: the service's own members; `replicas`: members of services that replicate from it (`replicaOf`);
+     * `source`: members of the cluster this service replicates from (none when it has no `replicaOf`);
      * `clients`: the target's named clients; a component: its members.
      */
     readonly allow: readonly PortAccess[];

@@ -40,6 +40,23 @@ export function registerReplicaSource(cluster: pulumi.ComponentResource, source:
     SOURCES.set(cluster, source);
 }
 
+/** The fleet each source already has: one per cluster, so server ids and the proxy's pools stay one set. */
+const FLEETS = new WeakMap<ReplicaSource, string>();
+
+/** Records `fleet` as the source's fleet; a second fleet of one cluster is an InvalidArgumentError. */
+export function claimFleet(source: ReplicaSource, fleet: string): void {
+    const held = FLEETS.get(source);
+    if (held !== undefined && held !== fleet) {
+        new ArgumentChecker(`ReadReplicaFleet "${fleet}"`).fail(
+            "source",
+            source.cluster,
+            `cluster "${source.cluster}" already has the fleet "${held}"`,
+            `raise \`replicas\` (and \`analytics\`) of "${held}" instead of declaring a second fleet`,
+        );
+    }
+    FLEETS.set(source, fleet);
+}
+
 /** The source a cluster registered; undefined for anything that is not a PostgresCluster or MySqlCluster. */
 export function replicaSourceOf(cluster: unknown): ReplicaSource | undefined {
     return typeof cluster === "object" && cluster !== null ? SOURCES.get(cluster) : undefined;

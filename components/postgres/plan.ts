@@ -39,7 +39,8 @@ function patroniTemplate(s: ResolvedPostgresSettings, files: FilePlan[]): Member
         files,
         ports: [
             { name: "postgres", port: s.port, allow: ["members", "replicas", "haproxy", "clients", "configurator"] },
-            { name: "api", port: s.apiPort, allow: ["members", "replicas", "haproxy", "configurator"] },
+            // `source`: a fleet member's API answers the cluster's leader (failsafe mode, leader races).
+            { name: "api", port: s.apiPort, allow: ["members", "replicas", "source", "haproxy", "configurator"] },
         ],
         volumes: [{ name: "data", mountPath: POSTGRES_PATHS.dataDir, sizeGiB: s.storageGiB }],
         checks: {

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { BackendServer, ClusterBackends, clusterBackends } from "../core/backends";
 import { ArgumentChecker, planOrFail } from "../core/errors";
 import { Target } from "../core/plan";
-import { FleetSettings, fleetReplicas, replicaSourceOf, validateFleetSettings } from "../core/replicas";
+import { claimFleet, FleetSettings, fleetReplicas, replicaSourceOf, validateFleetSettings } from "../core/replicas";
 
 export interface ReadReplicaFleetArgs extends FleetSettings {
     /**
@@ -49,6 +49,7 @@ export class ReadReplicaFleet extends pulumi.ComponentResource {
                 check.fail("target", args.target.kind, `it is not the target of cluster "${source.cluster}"`, "leave target out: a fleet runs where its cluster runs");
             }
             validateFleetSettings(name, source, args);
+            claimFleet(source, name);
             const replicas = fleetReplicas(name, args);
             const plan = source.plan(name, replicas, args.cascadeFrom);
             source.target.checkPlan(plan, component);

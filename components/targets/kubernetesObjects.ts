@@ -306,6 +306,7 @@ interface NetworkPeer {
 function peersFor(p: KubernetesPlacement, plan: ServicePlan, source: PortAccess, endpoint: boolean): NetworkPeer[] {
     if (source === "members") return [{ podSelector: { matchLabels: selectorLabels(p, plan) } }];
     if (source === "replicas") return [{ podSelector: { matchLabels: { [LABELS.replicaOf]: serviceName(p, plan.name) } } }];
+    if (source === "source") return plan.replicaOf ? [{ podSelector: { matchLabels: { [LABELS.component]: plan.component, [LABELS.cluster]: serviceName(p, plan.replicaOf) } } }] : [];
     if (source === "clients") {
         const external = endpoint && p.endpointServiceType === "LoadBalancer" ? p.clientCidrs.map((cidr) => ({ ipBlock: { cidr } })) : [];
         return [{ namespaceSelector: {}, podSelector: { matchLabels: p.clientSelector } }, ...external];
@@ -326,9 +327,12 @@ export function networkPolicySpec(p: KubernetesPlacement, plan: ServicePlan) {
     return {
         podSelector: { matchLabels: selectorLabels(p, plan) },
         policyTypes: ["Ingress"],
-        ingress: [...bySources.values()].map((rule) => ({
-            from: rule.sources.flatMap((s) => peersFor(p, plan, s, rule.ports.some((port) => plan.endpoints.some((e) => e.port === port)))),
-            ports: rule.ports.map((port) => ({ protocol: "TCP", port })),
-        })),
+        ingress: [...bySources.values()]
+            .map((rule) => ({
+                from: rule.sources.flatMap((s) => peersFor(p, plan, s, rule.ports.some((port) => plan.endpoints.some((e) => e.port === port)))),
+                ports: rule.ports.map((port) => ({ protocol: "TCP", port })),
+            }))
+            // A rule whose sources name nobody here must not exist: an empty `from` admits every Pod.
+            .filter((rule) => rule.from.length > 0),
     };
 }

@@ -42,7 +42,11 @@ export interface Served<T> {
 }
 
 export interface Shop {
-    /** One order and its lines in one transaction on the primary; resolves once COMMIT returned. */
+    /**
+     * One order and its lines in one transaction on the primary; resolves once COMMIT returned. A rejection is not
+     * proof that nothing was written (the primary may fail after committing, before answering): retry with care,
+     * e.g. look the order up first, or give orders an idempotency key.
+     */
     createOrder(userId: number, lines: readonly OrderLine[]): Promise<number>;
     /** The user's latest orders, from a replica. */
     getUserOrders(userId: number, limit?: number): Promise<Served<OrderSummary[]>>;
@@ -62,7 +66,9 @@ const money = (cents: number) => (cents / 100).toFixed(2);
 export function postgresShop(endpoints: ShopEndpoints): Shop {
     const pool = (url: string) => {
         const p = new Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 2000, query_timeout: 5000 });
-        p.on("error", () => {}); // an idle connection to a server that went away; the next query opens another
+        // A connection to a server that went away, idle or checked out: the query on it fails, the pool drops it.
+        p.on("error", () => {});
+        p.on("connect", (client) => client.on("error", () => {}));
         return p;
     };
     const rw = pool(endpoints.rwUrl);
@@ -70,12 +76,16 @@ export function postgresShop(endpoints: ShopEndpoints): Shop {
     const analytics = pool(endpoints.analyticsUrl);
     async function served<T>(p: Pool, sql: string, args: unknown[], map: (r: any) => T): Promise<Served<T[]>> {
         const client = await p.connect();
+        let failure: Error | undefined;
         try {
             const { rows } = await client.query(sql, args);
             const server = (await client.query("SELECT host(inet_server_addr()) AS s")).rows[0].s as string;
             return { rows: rows.map(map), server };
+        } catch (err) {
+            failure = err as Error;
+            throw err;
         } finally {
-            client.release();
+            client.release(failure);
         }
     }
     return {
@@ -128,23 +138,25 @@ export function mysqlShop(endpoints: ShopEndpoints): Shop {
         const conn = await p.getConnection();
         try {
             const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql, values: args, timeout: 5000 });
-            const [who] = await conn.query<mysql.RowDataPacket[]>("SELECT @@report_host AS s");
-            return { rows: rows.map(map), server: String(who[0].s) };
-        } finally {
+            const [who] = await conn.query<mysql.RowDataPacket[]>({ sql: "SELECT @@report_host AS s", timeout: 5000 });
             conn.release();
+            return { rows: rows.map(map), server: String(who[0].s) };
+        } catch (err) {
+            conn.destroy();
+            throw err;
         }
     }
     return {
         async createOrder(userId, lines) {
             const conn = await rw.getConnection();
             try {
-                await conn.beginTransaction();
+                await conn.query({ sql: "BEGIN", timeout: 5000 });
                 const [res] = await conn.query<mysql.ResultSetHeader>({ sql: "INSERT INTO orders (user_id, total_amount) VALUES (?, ?)", values: [userId, money(totalCents(lines))], timeout: 5000 });
                 const id = Number(res.insertId);
                 for (const l of lines) {
                     await conn.query({ sql: "INSERT INTO order_items (order_id, product_id, quantity, price) VALUES (?, ?, ?, ?)", values: [id, l.productId, l.quantity, l.price.toFixed(2)], timeout: 5000 });
                 }
-                await conn.commit();
+                await conn.query({ sql: "COMMIT", timeout: 5000 });
                 conn.release();
                 return id;
             } catch (err) {

@@ -19,10 +19,10 @@ Configuration: /etc/hadb/member.json and /etc/hadb/my.cnf, rendered by the MySql
 Read-replica mode (member.json has "replica": {groupName, analytics}): the same image runs an asynchronous
 replica of the group instead of a member. It never starts Group Replication nor bootstraps; it
   * initialises and creates the local accounts as a member does (super_read_only is lowered for that only);
-  * provisions its data once, by cloning an ONLINE member (a SECONDARY if there is one, else the PRIMARY), or,
-    when the clone plugin is unavailable or cloning keeps failing, by replaying the group's binary logs from
-    empty (GTID auto-position; needs binary logs the group has not purged). The marker REPLICA_PROVISIONED
-    records it; data already present is never cloned over;
+  * provisions its data once, by cloning an ONLINE member (a SECONDARY if there is one, else the PRIMARY;
+    a failed clone is retried), or, only when the clone plugin is not active, by replaying the group's binary
+    logs from empty (GTID auto-position; needs binary logs the group has not purged). The marker
+    REPLICA_PROVISIONED records it; data already present is never cloned over;
   * replicates from the group with SOURCE_CONNECTION_AUTO_FAILOVER and the group registered as a managed
     source (PRIMARY weight 80, SECONDARY 60): MySQL moves the channel to the new PRIMARY after a failover;
   * starts replication once per mysqld start (skip_replica_start is on), so an operator's STOP REPLICA holds,
@@ -79,8 +79,6 @@ MYSQLD_STOP_TIMEOUT = 120
 ER_ACCESS_DENIED = 1045
 # The client lost mysqld: during a clone, that is the restart onto the cloned data.
 LOST_CONNECTION = (2006, 2013)
-# Replica mode: clone attempts that fail with a MySQL error before replaying the binary logs from empty instead.
-CLONE_ATTEMPTS = 5
 # Replica mode: how long a receiver that was connected may be reconnecting (a failover) and stay ready.
 RECONNECT_GRACE = 30.0
 # Replica mode: the managed group's weights; the highest one online is the source, so the PRIMARY.
@@ -273,6 +271,28 @@ def create_local_accounts():
         close_quietly(conn)
     write_marker(ACCOUNTS_DONE)
     log("local accounts created")
+
+
+def source_grant_statements():
+    """The grant a member needs as a replica's source, which members created before it existed lack: MySQL's
+    managed-source monitor reads the group's membership as the replication user. Idempotent."""
+    r = users()["replication"]
+    return [f"GRANT SELECT ON performance_schema.replication_group_members TO {quote(r['name'])}@{quote(cidr)}"
+            for cidr in CONFIG["clusterRanges"]]
+
+
+def ensure_source_grants():
+    """Run on every start of a group member whose accounts were made earlier, with the binary log off. A
+    failure is logged, not fatal: only a read replica's failover depends on it, and the next start retries."""
+    conn = local()
+    try:
+        query(conn, "SET SESSION sql_log_bin = 0")
+        for sql in source_grant_statements():
+            query(conn, sql)
+    except pymysql.MySQLError as err:
+        log(f"could not grant the replication user what read replicas need ({err}); retrying on the next start")
+    finally:
+        close_quietly(conn)
 
 
 def wait_for_socket(timeout=120):
@@ -605,8 +625,6 @@ def choose_source(view):
     return choose_member(view, ("PRIMARY", "SECONDARY"))
 
 
-CLONE_FAILURES = {"count": 0}
-
 
 def source_host(conn):
     rows = query(conn, "SELECT HOST, PORT FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''")
@@ -644,8 +662,8 @@ def clone_from(host, port):
     except pymysql.MySQLError as err:
         if err.args and err.args[0] in LOST_CONNECTION:
             raise Retry("mysqld went away during the clone: it restarts on the cloned data (or on its own after a failure)")
-        CLONE_FAILURES["count"] += 1
-        raise
+        # Never fall back to replaying from empty: the group may have purged the binary logs that needs.
+        raise Retry(f"cloning {host}:{port} failed ({err}): trying again")
     finally:
         close_quietly(conn)
     raise Retry("clone finished: waiting for mysqld to restart on the cloned data")
@@ -666,8 +684,6 @@ def provision(conn):
         return mark_provisioned("the data directory already holds transactions or a replication channel: not cloning over it")
     if not clone_plugin_active(conn):
         return mark_provisioned("the clone plugin is not active: replaying the group's binary logs from empty")
-    if CLONE_FAILURES["count"] >= CLONE_ATTEMPTS:
-        return mark_provisioned(f"cloning failed {CLONE_FAILURES['count']} times: replaying the group's binary logs from empty")
     donor = choose_donor(group_view())
     if donor is None:
         raise Retry("no ONLINE group member answers: waiting to clone one")
@@ -1020,6 +1036,8 @@ def main():
         wait_for_socket()
         if not accounts_done():
             create_local_accounts()
+        elif not replica_mode():
+            ensure_source_grants()
         server = RoleCheckServer(("0.0.0.0", CONFIG["agentPort"]), RoleCheck)
         guarded("the role-check server", server.serve_forever)
         if replica_mode():

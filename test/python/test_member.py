@@ -303,6 +303,17 @@ class DataDirectoryAndAccounts(SupervisorTest):
             self.initialise(fail=True)
         self.assertTrue(os.path.exists(member.INITIALIZING))
 
+    def test_members_made_before_read_replicas_get_the_source_grant_on_each_start(self):
+        member.ensure_source_grants()
+        statements = SERVER.statements()
+        self.assertEqual(statements[0], "SET SESSION sql_log_bin = 0")
+        self.assertEqual(statements[1:], [f"GRANT SELECT ON performance_schema.replication_group_members TO 'replication'@'{c}'" for c in CONFIG["clusterRanges"]])
+
+    def test_a_failed_source_grant_is_logged_not_fatal(self):
+        SERVER.on(r"GRANT SELECT ON performance_schema", OperationalError(1290, "super_read_only"))
+        member.ensure_source_grants()
+        self.assertTrue(any("could not grant" in m for m in self.logged))
+
     def test_accounts_are_idempotent_and_marked_done_last(self):
         member.create_local_accounts()
         statements = SERVER.statements()

@@ -49,13 +49,20 @@ export interface StatusRow {
     readonly endpoints: readonly string[];
 }
 
-/** HAProxy backends by the endpoint they serve (haproxy/plan.ts names them so). */
-const ENDPOINT_OF_BACKEND: Record<string, string> = { primary: "rw", replicas: "ro", analytics: "analytics" };
+/** Each endpoint's backends in order of preference, as haproxy/plan.ts routes them: the first with a server up serves. */
+const ROUTES: Record<string, readonly string[]> = { rw: ["primary"], ro: ["replicas", "primary"], analytics: ["analytics", "replicas", "primary"] };
 
+/** The endpoints whose serving backend has `member` UP now (the read-only endpoint falls back to the primary). */
 function routedTo(proxy: ClusterFacts["proxy"], member: string): string[] {
-    return Object.entries(proxy)
-        .filter(([backend, servers]) => ENDPOINT_OF_BACKEND[backend] && servers[member] === "UP")
-        .map(([backend]) => ENDPOINT_OF_BACKEND[backend]);
+    const up = (backend: string) => Object.values(proxy[backend] ?? {}).some((state) => state === "UP");
+    return Object.entries(ROUTES)
+        // An endpoint exists where its own backend does (no analytics backend, no analytics endpoint).
+        .filter(([, backends]) => backends[0] in proxy)
+        .filter(([, backends]) => {
+            const serving = backends.filter((b) => b in proxy).find(up);
+            return serving !== undefined && proxy[serving][member] === "UP";
+        })
+        .map(([endpoint]) => endpoint);
 }
 
 export function statusRows(facts: readonly ClusterFacts[]): StatusRow[] {

@@ -135,6 +135,18 @@ describe("ReadReplicaFleet refuses bad arguments before any replica exists", () 
         );
     });
 
+    it("a second fleet of one cluster (their server ids and pools would collide)", async () => {
+        const { resources, error } = await declare(() => {
+            const target = new DockerTarget("local");
+            const mysql = new MySqlCluster("mysql", { target, members: 3 });
+            new ReadReplicaFleet("mysql-reads", { source: mysql, replicas: 1 });
+            new ReadReplicaFleet("mysql-more", { source: mysql, replicas: 1 });
+        });
+        expect((error as Error).message).toMatch(/^ReadReplicaFleet "mysql-more": argument `source` is "mysql": cluster "mysql" already has the fleet "mysql-reads"\. Fix: raise/);
+        const second = resources.find((r) => r.type === FLEET && r.name === "mysql-more")!;
+        expect(resources.filter((r) => r.parent === second.urn)).toEqual([]);
+    });
+
     it("cascadeFrom on a MySQL group, and a target other than the cluster's", async () => {
         await expectRefused(
             () => {

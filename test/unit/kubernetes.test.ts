@@ -141,6 +141,12 @@ describe("components on the Kubernetes target", () => {
             );
             expect(admitted.flatMap((rule: Obj) => rule.ports.map((p: Obj) => p.port)).sort()).toEqual([...ports].sort());
         }
+        // The other way: the cluster's members reach a Patroni fleet member's API (failsafe mode asks every member).
+        const fromSource = get(objects, "NetworkPolicy", "pg-reads").spec.ingress.filter((rule: Obj) =>
+            rule.from.some((peer: Obj) => peer.podSelector?.matchLabels?.["hadb.io/cluster"] === "pg" && peer.podSelector?.matchLabels?.["hadb.io/component"] === "postgres"),
+        );
+        expect(fromSource.flatMap((rule: Obj) => rule.ports.map((p: Obj) => p.port))).toEqual([8008]);
+        for (const policy of objects.filter((o) => o.kind === "NetworkPolicy")) for (const rule of policy.spec.ingress) expect(rule.from.length, policy.metadata.name).toBeGreaterThan(0);
         expectPerMemberFiles(objects, "pg-reads", "patroni.yml");
         const analytics = parse(fileContent(objects, "pg-reads-1.patroni.yml"));
         expect(analytics.restapi.connect_address).toBe("pg-reads-1.pg-reads.hadb.svc.cluster.local:8008");

@@ -57,9 +57,18 @@ describe("npm run status: rows from what members and proxies report", () => {
         });
     });
 
+    it("follows each endpoint's fallbacks: with no replica up, the read-only and analytics endpoints route to the primary", async () => {
+        const down: ClusterFacts = { ...pg, proxy: { primary: { "pg-0": "UP", "pg-1": "DOWN" }, replicas: { "pg-1": "DOWN", "pg-reads-0": "DOWN" }, analytics: { "pg-reads-1": "DOWN" } } };
+        expect(statusRows([down]).find((r) => r.member === "pg-0")!.endpoints).toEqual(["rw", "ro", "analytics"]);
+        // A proxy without an analytics backend serves no analytics endpoint.
+        const noAnalytics: ClusterFacts = { ...pg, proxy: { primary: { "pg-0": "UP" }, replicas: { "pg-1": "UP" } } };
+        expect(statusRows([noAnalytics]).find((r) => r.member === "pg-1")!.endpoints).toEqual(["ro"]);
+    });
+
     it("MySQL lag is transactions not yet applied, with seconds behind and the source for fleet replicas", () => {
         const [member, replica] = statusRows([mysql]);
-        expect(member).toMatchObject({ role: "PRIMARY", lag: 0, lagUnit: "transactions", endpoints: ["rw"] });
+        // No replica is UP in the read-only pool, so the read-only endpoint falls back to the primary.
+        expect(member).toMatchObject({ role: "PRIMARY", lag: 0, lagUnit: "transactions", endpoints: ["rw", "ro"] });
         expect(replica).toMatchObject({ kind: "read replica", role: "REPLICA", state: "APPLIER_STOPPED", lag: 150, secondsBehind: 4.25, note: "from mysql-0", endpoints: [] });
     });
 
