@@ -202,6 +202,15 @@ export interface Target {
     deploy(owner: pulumi.ComponentResource, plan: ServicePlan, dependsOn?: pulumi.Resource[]): DeployedService;
 }
 
+/**
+ * resolv.conf options for every member: a lookup gives up after 1 s and one retry instead of the resolver's
+ * 5 s × 2. Members address each other by name, and a member cut off from the network must notice within its
+ * failure bounds: with the defaults an isolated Patroni leader spent 10 s per etcd host on a name it could not
+ * resolve and held its role about 50 s, twice ttl + retry_timeout. Targets apply them (Docker `dnsOpts`,
+ * Kubernetes `dnsConfig`).
+ */
+export const RESOLVER_OPTIONS: Readonly<Record<string, string>> = { timeout: "1", attempts: "2" };
+
 /** Member names are the service name plus an ordinal, like a StatefulSet's Pods. */
 export function memberNames(service: string, members: number): string[] {
     return Array.from({ length: members }, (_, i) => `${service}-${i}`);

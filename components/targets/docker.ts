@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ArgumentChecker, planOrFail } from "../core/errors";
 import { IMAGES, IMAGES_DIR, ImageName } from "../core/images";
 import { NameRegistry } from "../core/names";
-import { CheckPlan, CONFIG_DIR, DeployedEndpoint, DeployedMember, DeployedService, memberFiles, MemberPlan, NameResolution, ServicePlan, Target } from "../core/plan";
+import { CheckPlan, CONFIG_DIR, DeployedEndpoint, DeployedMember, DeployedService, memberFiles, MemberPlan, NameResolution, RESOLVER_OPTIONS, ServicePlan, Target } from "../core/plan";
 
 /** BASE_IMAGE per Debian suite. */
 export interface DockerBaseImages {
@@ -230,6 +230,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                     protocol: "tcp",
                 })),
                 networksAdvanced: [{ name: this.network.name, aliases: [member.name] }],
+                dnsOpts: Object.entries(RESOLVER_OPTIONS).map(([k, v]) => `${k}:${v}`),
                 volumes,
                 // Docker has one health check: readiness, with the startup check's budget as its start period.
                 healthcheck: {

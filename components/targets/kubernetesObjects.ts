@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ArgumentChecker } from "../core/errors";
 import { IMAGES } from "../core/images";
-import { CheckPlan, CONFIG_DIR, ComponentKind, FilePlan, PortAccess, ServicePlan } from "../core/plan";
+import { CheckPlan, CONFIG_DIR, ComponentKind, FilePlan, PortAccess, RESOLVER_OPTIONS, ServicePlan } from "../core/plan";
 
 /**
  * Pure functions from a ServicePlan to Kubernetes object specs: a StatefulSet with its headless Service, the
@@ -188,6 +188,8 @@ export function statefulSetSpec(p: KubernetesPlacement, plan: ServicePlan, files
                 automountServiceAccountToken: false,
                 enableServiceLinks: false,
                 terminationGracePeriodSeconds: t.stopGraceSeconds,
+                // Merged by the kubelet into the Pod's generated resolv.conf (ndots and search path stay).
+                dnsConfig: { options: Object.entries(RESOLVER_OPTIONS).map(([name, value]) => ({ name, value })) },
                 // OnRootMismatch: the kubelet gives a volume to the Pod's group once, not on every new Pod; a recursive
                 // group-write pass would leave PostgreSQL's data directory with permissions it refuses to start on.
                 securityContext: {

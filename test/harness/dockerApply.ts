@@ -55,6 +55,7 @@ const SHAPES: Record<string, Shape> = {
         labels: { label: true, value: true },
         ports: { internal: true, external: true, ip: true, protocol: true },
         networksAdvanced: { name: true, aliases: true },
+        dnsOpts: true,
         volumes: { volumeName: true, containerPath: true, readOnly: true },
         uploads: { file: true, content: true, contentBase64: true, executable: true, permissions: true, owner: true, group: true },
         healthcheck: { tests: true, interval: true, timeout: true, retries: true, startPeriod: true, startInterval: true },
@@ -347,6 +348,8 @@ async function createContainer(goal: Goal, i: Record<string, any>, labels: Recor
             ShmSize: i.shmSize === undefined ? undefined : i.shmSize * 1024 * 1024,
             CapAdd: i.capabilities?.adds,
             CapDrop: i.capabilities?.drops,
+            // dns_opts → HostConfig.DNSOptions (terraform-provider-docker resource_docker_container_funcs.go).
+            DnsOptions: i.dnsOpts,
         },
         NetworkingConfig: networks[0] ? { EndpointsConfig: { [networks[0].name]: { Aliases: networks[0].aliases ?? [] } } } : undefined,
     };

@@ -1,6 +1,5 @@
 import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dockerRequest } from "../harness/dockerApi";
 import { down, up } from "../harness";
 import { connect, groupFormed, memberSql, memberStatuses, missingOrders, mysqlOrders, waitIdentical, withMySql } from "./mysql-support";
 import { OrderWriter } from "./writer";
@@ -140,7 +139,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         const isolated = await primary();
         const member = isolated.replace(/^hadb-dev-/, "");
         const network = "hadb-dev";
-        await dockerRequest("POST", `/networks/${network}/disconnect`, { Container: isolated, Force: true });
+        await containers.disconnect(isolated, network);
         const at = Date.now();
         // The isolated member must not commit: with its majority gone the write blocks, then fails.
         const attempt = memberSql(isolated, adminPassword, "SET SESSION innodb_lock_wait_timeout = 5; INSERT INTO app.orders (user_id) VALUES (424242)")
@@ -164,7 +163,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
             expect(own?.state, `${isolated} ONLINE (a group of its own) while cut off`).not.toBe("ONLINE");
             await sleep(500);
         }
-        await dockerRequest("POST", `/networks/${network}/connect`, { Container: isolated, EndpointConfig: { Aliases: [member] } });
+        await containers.connect(isolated, network, member);
         const back = Date.now();
         await waitFormed("the cut-off member ONLINE again");
         report("mysql: reconnected member -> ONLINE", (Date.now() - back) / 1000);

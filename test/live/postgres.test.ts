@@ -178,6 +178,52 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         await waitHealthy("the killed replica streaming again");
     });
 
+    it("a leader cut off from its peers and etcd stops being primary within ttl + retry_timeout, before another is elected, and commits nothing", async () => {
+        const leader = leaderOf(await cluster())!;
+        const isolated = containerOf(leader.name);
+        const claimsPrimary = async (c: string) => (await memberSql(c, "SELECT pg_is_in_recovery()").catch(() => "down")) === "f";
+        // Every ~200 ms, each member asked directly whether it is primary (docker exec reaches a cut-off container).
+        const rounds: { at: number; primaries: string[] }[] = [];
+        let probing = true;
+        const probe = (async () => {
+            for (let i = 0; probing && i < 1000; i++) {
+                const at = Date.now();
+                const claims = await Promise.all(members.map(async (c) => ((await claimsPrimary(c)) ? [c] : [])));
+                rounds.push({ at, primaries: claims.flat() });
+                await sleep(Math.max(0, 200 - (Date.now() - at)));
+            }
+        })();
+        await containers.disconnect(isolated, "hadb-dev");
+        const cutAt = Date.now();
+        // A client on the cut-off leader keeps trying: synchronous replication holds each commit, which must never return.
+        const attempt = memberSql(isolated, "SET statement_timeout = '40s'; INSERT INTO orders (user_id) VALUES (313131)")
+            .then(() => "committed")
+            .catch((err: Error) => `refused: ${err.message.split("\n").find((l) => l.includes("ERROR")) ?? err.message.slice(0, 120)}`);
+        try {
+            const demoted = await waitFor("the cut-off leader no longer primary", async () => !(await claimsPrimary(isolated)), 60_000, 200);
+            report("postgres: leader cut off -> it stops being primary after", demoted.seconds);
+            const next = await waitFor("a new leader on the majority", async () => {
+                const l = leaderOf(await patroniCluster(members.filter((c) => c !== isolated)).catch(() => []));
+                return l && l.name !== leader.name && l.state === "running" ? l : undefined;
+            }, 90_000, 250);
+            report("postgres: leader cut off -> the majority has a new leader after", (Date.now() - cutAt) / 1000);
+            // dev profile: ttl 20 + retry_timeout 5, and the probe's own interval.
+            expect(demoted.seconds, "the cut-off leader held its role past ttl + retry_timeout").toBeLessThan(25 + 1);
+            expect(next.value.name).not.toBe(leader.name);
+            expect(await Promise.race([attempt, sleep(45_000).then(() => "still blocked after 45 s")])).not.toBe("committed");
+        } finally {
+            probing = false;
+            await probe;
+            await containers.connect(isolated, "hadb-dev", leader.name);
+        }
+        const twoPrimaries = rounds.filter((r) => r.primaries.length > 1);
+        report(`postgres: ${rounds.length} probe rounds, rounds with two members claiming primary: ${twoPrimaries.length}; probing took`, (rounds.at(-1)!.at - rounds[0].at) / 1000);
+        expect(twoPrimaries).toEqual([]);
+        await waitHealthy("the cut-off leader back as a streaming replica", 240_000);
+        const [row] = (await withClient(rwUrl, (c) => c.query("SELECT count(*)::int AS n FROM orders WHERE user_id = 313131"))).rows;
+        expect(row.n, "the write tried on the cut-off leader").toBe(0);
+    });
+
     it("the read-only port falls back to the leader when no replica qualifies", async () => {
         const replicas = (await cluster()).filter((m) => m.role !== "leader");
         const stoppedAt = Date.now();

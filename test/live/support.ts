@@ -83,6 +83,10 @@ export const containers = {
     stop: (name: string, seconds = 10) => dockerRequest("POST", `/containers/${name}/stop?t=${seconds}`),
     start: (name: string) => dockerRequest("POST", `/containers/${name}/start`),
     state: async (name: string) => (await dockerRequest("GET", `/containers/${name}/json`)).State,
+    /** Cuts the container off its network (a partition: peers, DCS and proxies lose it, it loses them). */
+    disconnect: (name: string, network: string) => dockerRequest("POST", `/networks/${network}/disconnect`, { Container: name, Force: true }),
+    /** Reconnects it under its member alias, as the target attached it. */
+    connect: (name: string, network: string, alias: string) => dockerRequest("POST", `/networks/${network}/connect`, { Container: name, EndpointConfig: { Aliases: [alias] } }),
     /** The container's address on its network (what a server reports as its own address). */
     ip: async (name: string): Promise<string> => {
         const networks = (await dockerRequest("GET", `/containers/${name}/json`)).NetworkSettings.Networks as Record<string, { IPAddress: string }>;

@@ -166,6 +166,8 @@ describe("Kubernetes stand-in: DNS, scheduling, probes, rollouts", () => {
         ];
         expect(podDnsNames(pod, services)).toEqual(["pg-0.pg.hadb.svc.cluster.local", "pg.hadb.svc.cluster.local", "all-postgres.hadb.svc.cluster.local"]);
         expect(podDnsConfig("hadb")).toEqual({ search: ["hadb.svc.cluster.local", "svc.cluster.local", "cluster.local"], options: ["ndots:5"] });
+        // The Pod's dnsConfig options are merged in; one it names replaces the generated one.
+        expect(podDnsConfig("hadb", undefined, { options: [{ name: "timeout", value: "1" }, { name: "ndots", value: "2" }, { name: "rotate" }] }).options).toEqual(["ndots:2", "timeout:1", "rotate"]);
     });
 
     it("places Pods with required anti-affinity one per node and leaves a fourth Pending", () => {

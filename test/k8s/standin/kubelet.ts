@@ -299,7 +299,7 @@ export class PodRuntime {
     }
 
     private async createSandbox(): Promise<void> {
-        const dns = podDnsConfig(this.pod.namespace, this.ctx.domain);
+        const dns = podDnsConfig(this.pod.namespace, this.ctx.domain, this.pod.spec.dnsConfig);
         const aliases = podDnsNames(this.pod, this.ctx.headlessServices(), this.ctx.domain);
         const meta = { ...this.pod, spec: undefined };
         await dockerRequest("POST", `/containers/create?name=${this.sandbox}`, {

@@ -56,6 +56,7 @@ const POD_SPEC: Shape = {
     automountServiceAccountToken: true,
     enableServiceLinks: true,
     terminationGracePeriodSeconds: true,
+    dnsConfig: { options: { name: true, value: true } },
     securityContext: { runAsNonRoot: true, runAsUser: true, runAsGroup: true, fsGroup: true, fsGroupChangePolicy: true, seccompProfile: { type: true } },
     topologySpreadConstraints: { maxSkew: true, topologyKey: true, whenUnsatisfiable: true, labelSelector: SELECTOR },
     initContainers: CONTAINER,

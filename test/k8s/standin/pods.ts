@@ -103,9 +103,14 @@ export function serviceDnsName(namespace: string, service: string, domain = CLUS
     return `${service}.${namespace}.svc.${domain}`;
 }
 
-/** resolv.conf of a ClusterFirst Pod: the namespace's search path and ndots 5. */
-export function podDnsConfig(namespace: string, domain = CLUSTER_DOMAIN): { search: string[]; options: string[] } {
-    return { search: [`${namespace}.svc.${domain}`, `svc.${domain}`, domain], options: ["ndots:5"] };
+/**
+ * resolv.conf of a ClusterFirst Pod: the namespace's search path and ndots 5, then the Pod's `dnsConfig.options`
+ * merged in, an option the Pod names replacing the generated one (the kubelet's mergeDNSOptions).
+ */
+export function podDnsConfig(namespace: string, domain = CLUSTER_DOMAIN, dnsConfig?: { options?: { name: string; value?: string }[] }): { search: string[]; options: string[] } {
+    const options = new Map<string, string | undefined>([["ndots", "5"]]);
+    for (const o of dnsConfig?.options ?? []) options.set(o.name, o.value);
+    return { search: [`${namespace}.svc.${domain}`, `svc.${domain}`, domain], options: [...options].map(([k, v]) => (v === undefined ? k : `${k}:${v}`)) };
 }
 
 /** A label selector's matchLabels; an empty selector selects everything (affinity and spread terms). */
