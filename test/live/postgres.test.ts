@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
 import { healthyCluster, leaderOf, memberSql, missingOrders, patroniCluster, postgresOrders, PatroniMember, switchover, withClient } from "./postgres-support";
 import { OrderWriter } from "./writer";
-import { containers, liveEngine, report, sleep, waitFor, WITHOUT_FLEETS } from "./support";
+import { containers, dockerExec, liveEngine, report, sleep, waitFor, WITHOUT_FLEETS } from "./support";
 
 // The dev stack's Patroni cluster behind HAProxy, on real containers. Client traffic goes only through the
 // endpoints published on 127.0.0.1 (5000 read-write, 5001 read-only); member state is read with docker exec.
@@ -193,6 +193,8 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
                 await sleep(Math.max(0, 200 - (Date.now() - at)));
             }
         })();
+        // What makes this fast: the target's resolver options reach the container's resolv.conf.
+        expect(await dockerExec(isolated, ["cat", "/etc/resolv.conf"])).toMatch(/^options .*\btimeout:1 attempts:2\b/m);
         await containers.disconnect(isolated, "hadb-dev");
         const cutAt = Date.now();
         // A client on the cut-off leader keeps trying: synchronous replication holds each commit, which must never return.

@@ -15,6 +15,13 @@ describe("DockerTarget and a real pulumi up", () => {
         for (const image of byType(resources, "docker:index/image:Image")) expect(image.inputs.build.builderVersion, image.name).toBe("BuilderV1");
     });
 
+    it("every member gives up on a name lookup after 1 s and one retry (a cut-off member must notice within its bounds)", async () => {
+        const { resources } = await runStack("dev");
+        const all = byType(resources, "docker:index/container:Container");
+        expect(all.length).toBeGreaterThan(10);
+        for (const c of all) expect(c.inputs.dnsOpts, c.name).toEqual(["timeout:1", "attempts:2"]);
+    });
+
     it("keeps data volumes: no labels (a changed label would replace them), retained on delete unless destroyData", async () => {
         const { resources } = await runStack("dev");
         const volumes = byType(resources, "docker:index/volume:Volume");

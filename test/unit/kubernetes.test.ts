@@ -379,6 +379,13 @@ describe("KubernetesTarget validation", () => {
 });
 
 describe("the staging stack", () => {
+    it("every Pod gives up on a name lookup after 1 s and one retry, merged into its generated resolv.conf", async () => {
+        const run = await runStack("staging");
+        const sets = manifests(run.resources).filter((m) => m.kind === "StatefulSet").map((m) => applied(m, false) as Obj);
+        expect(sets.length).toBeGreaterThan(3);
+        for (const sts of sets) expect(podSpec(sts).dnsConfig, sts.metadata.name).toEqual({ options: [{ name: "timeout", value: "1" }, { name: "attempts", value: "2" }] });
+    });
+
     it("registers only objects that pass every invariant", async () => {
         const run = await runStack("staging");
         const list = manifests(run.resources);
