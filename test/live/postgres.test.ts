@@ -40,11 +40,14 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         return { writer, faultAt, firstWrite, gap: writer.longestGap(faultAt - 5000, Date.now()) };
     }
 
+    let etcdMembers: string[];
+
     beforeAll(async () => {
         await down("dev", () => {}, { destroyData: true });
         const started = Date.now();
         const deployment = await up("dev", { config: WITHOUT_FLEETS, log: () => {} });
         ({ rwUrl, roUrl, members } = deployment.outputs.postgres);
+        etcdMembers = deployment.outputs.etcd.members;
         await waitHealthy("a leader and two streaming replicas", 240_000);
         await waitFor("the read-write endpoint accepting the application user", () => withClient(rwUrl, async (c) => (await c.query("SELECT 1")).rowCount === 1), 60_000);
         report("postgres dev stack: harness up to a writable, fully replicated cluster", (Date.now() - started) / 1000);
@@ -178,52 +181,112 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         await waitHealthy("the killed replica streaming again");
     });
 
+    /** Which members say they are primary, asked directly every ~250 ms while `fault` runs (docker exec, not the DCS). */
+    async function watchPrimaries<T>(fault: () => Promise<T>): Promise<{ result: T; rounds: { at: number; primaries: string[] }[] }> {
+        const rounds: { at: number; primaries: string[] }[] = [];
+        let watching = true;
+        const watch = (async () => {
+            for (let i = 0; watching && i < 2000; i++) {
+                const at = Date.now();
+                const claims = await Promise.all(members.map(async (c) => ((await memberSql(c, "SELECT pg_is_in_recovery()").catch(() => "down")) === "f" ? [c] : [])));
+                rounds.push({ at, primaries: claims.flat() });
+                await sleep(Math.max(0, 250 - (Date.now() - at)));
+            }
+        })();
+        try {
+            return { result: await fault(), rounds };
+        } finally {
+            watching = false;
+            await watch;
+        }
+    }
+
+    const etcdHealthy = () => waitFor("every etcd member healthy", async () => (await Promise.all(etcdMembers.map(containers.state))).every((st) => st.Health?.Status === "healthy"), 90_000, 500);
+
     it("a leader cut off from its peers and etcd stops being primary within ttl + retry_timeout, before another is elected, and commits nothing", async () => {
         const leader = leaderOf(await cluster())!;
         const isolated = containerOf(leader.name);
         const claimsPrimary = async (c: string) => (await memberSql(c, "SELECT pg_is_in_recovery()").catch(() => "down")) === "f";
-        // Every ~200 ms, each member asked directly whether it is primary (docker exec reaches a cut-off container).
-        const rounds: { at: number; primaries: string[] }[] = [];
-        let probing = true;
-        const probe = (async () => {
-            for (let i = 0; probing && i < 1000; i++) {
-                const at = Date.now();
-                const claims = await Promise.all(members.map(async (c) => ((await claimsPrimary(c)) ? [c] : [])));
-                rounds.push({ at, primaries: claims.flat() });
-                await sleep(Math.max(0, 200 - (Date.now() - at)));
-            }
-        })();
         // What makes this fast: the target's resolver options reach the container's resolv.conf.
         expect(await dockerExec(isolated, ["cat", "/etc/resolv.conf"])).toMatch(/^options .*\btimeout:1 attempts:2\b/m);
-        await containers.disconnect(isolated, "hadb-dev");
-        const cutAt = Date.now();
-        // A client on the cut-off leader keeps trying: synchronous replication holds each commit, which must never return.
-        const attempt = memberSql(isolated, "SET statement_timeout = '40s'; INSERT INTO orders (user_id) VALUES (313131)")
-            .then(() => "committed")
-            .catch((err: Error) => `refused: ${err.message.split("\n").find((l) => l.includes("ERROR")) ?? err.message.slice(0, 120)}`);
-        try {
-            const demoted = await waitFor("the cut-off leader no longer primary", async () => !(await claimsPrimary(isolated)), 60_000, 200);
-            report("postgres: leader cut off -> it stops being primary after", demoted.seconds);
-            const next = await waitFor("a new leader on the majority", async () => {
-                const l = leaderOf(await patroniCluster(members.filter((c) => c !== isolated)).catch(() => []));
-                return l && l.name !== leader.name && l.state === "running" ? l : undefined;
-            }, 90_000, 250);
-            report("postgres: leader cut off -> the majority has a new leader after", (Date.now() - cutAt) / 1000);
-            // dev profile: ttl 20 + retry_timeout 5, and the probe's own interval.
-            expect(demoted.seconds, "the cut-off leader held its role past ttl + retry_timeout").toBeLessThan(25 + 1);
-            expect(next.value.name).not.toBe(leader.name);
-            expect(await Promise.race([attempt, sleep(45_000).then(() => "still blocked after 45 s")])).not.toBe("committed");
-        } finally {
-            probing = false;
-            await probe;
-            await containers.connect(isolated, "hadb-dev", leader.name);
-        }
+        const { rounds } = await watchPrimaries(async () => {
+            await containers.disconnect(isolated, "hadb-dev");
+            const cutAt = Date.now();
+            // A client on the cut-off leader keeps trying: synchronous replication holds each commit, which must never return.
+            const attempt = memberSql(isolated, "SET statement_timeout = '40s'; INSERT INTO orders (user_id) VALUES (313131)")
+                .then(() => "committed")
+                .catch((err: Error) => `refused: ${err.message.split("\n").find((l) => l.includes("ERROR")) ?? err.message.slice(0, 120)}`);
+            try {
+                const demoted = await waitFor("the cut-off leader no longer primary", async () => !(await claimsPrimary(isolated)), 60_000, 200);
+                report("postgres: leader cut off -> it stops being primary after", demoted.seconds);
+                const next = await waitFor("a new leader on the majority", async () => {
+                    const l = leaderOf(await patroniCluster(members.filter((c) => c !== isolated)).catch(() => []));
+                    return l && l.name !== leader.name && l.state === "running" ? l : undefined;
+                }, 90_000, 250);
+                report("postgres: leader cut off -> the majority has a new leader after", (Date.now() - cutAt) / 1000);
+                // dev profile: ttl 20 + retry_timeout 5, and the probe's own interval.
+                expect(demoted.seconds, "the cut-off leader held its role past ttl + retry_timeout").toBeLessThan(25 + 1);
+                expect(next.value.name).not.toBe(leader.name);
+                expect(await Promise.race([attempt, sleep(45_000).then(() => "still blocked after 45 s")])).not.toBe("committed");
+            } finally {
+                await containers.connect(isolated, "hadb-dev", leader.name);
+            }
+        });
         const twoPrimaries = rounds.filter((r) => r.primaries.length > 1);
         report(`postgres: ${rounds.length} probe rounds, rounds with two members claiming primary: ${twoPrimaries.length}; probing took`, (rounds.at(-1)!.at - rounds[0].at) / 1000);
         expect(twoPrimaries).toEqual([]);
         await waitHealthy("the cut-off leader back as a streaming replica", 240_000);
         const [row] = (await withClient(rwUrl, (c) => c.query("SELECT count(*)::int AS n FROM orders WHERE user_id = 313131"))).rows;
         expect(row.n, "the write tried on the cut-off leader").toBe(0);
+    });
+
+    it("one etcd member lost: nothing changes — the same leader, writes flowing, no loss", async () => {
+        const writer = new OrderWriter(postgresOrders(rwUrl));
+        writer.start();
+        await waitFor("writes flowing", async () => writer.acknowledged.length >= 10, 30_000);
+        const leader = leaderOf(await cluster())!;
+        const lost = etcdMembers[etcdMembers.length - 1];
+        const { rounds } = await watchPrimaries(async () => {
+            await containers.kill(lost);
+            // Observed for longer than a lease (ttl 20 s): a lost DCS member must not cost the leader its lock.
+            await sleep(25_000);
+        });
+        const at = rounds[0].at;
+        await writer.stop();
+        expect(new Set(rounds.flatMap((r) => r.primaries))).toEqual(new Set([containerOf(leader.name)]));
+        report("postgres: one etcd member killed -> longest write gap over 25 s", writer.longestGap(at, Date.now()));
+        expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
+        await containers.start(lost);
+        await etcdHealthy();
+    });
+
+    it("etcd quorum lost with failsafe mode on: the leader keeps serving while it reaches every member, nobody else promotes, and all is well once quorum returns", async () => {
+        const writer = new OrderWriter(postgresOrders(rwUrl), 300_000);
+        writer.start();
+        await waitFor("writes flowing", async () => writer.acknowledged.length >= 10, 30_000);
+        const leader = leaderOf(await cluster())!;
+        const lost = etcdMembers.slice(1);
+        const lostAt = Date.now();
+        const { rounds } = await watchPrimaries(async () => {
+            await Promise.all(lost.map((m) => containers.kill(m)));
+            // Past ttl + retry_timeout: without failsafe mode the leader would have demoted by now.
+            await sleep(35_000);
+        });
+        const during = writer.acknowledged.length;
+        const lateWrites = writer.attempts.filter((a) => a.ok && a.at > lostAt + 30_000).length;
+        report(`postgres: etcd quorum lost (failsafe on) -> writes acknowledged 30-35 s after the loss: ${lateWrites}; longest write gap`, writer.longestGap(lostAt, Date.now()));
+        expect(rounds.every((r) => r.primaries.length <= 1), "two members primary at once").toBe(true);
+        expect(new Set(rounds.flatMap((r) => r.primaries))).toEqual(new Set([containerOf(leader.name)]));
+        expect(lateWrites, "the leader still took writes past ttl + retry_timeout").toBeGreaterThan(0);
+        await Promise.all(lost.map((m) => containers.start(m)));
+        const back = Date.now();
+        await etcdHealthy();
+        await waitHealthy("the cluster healthy again with quorum back");
+        report("postgres: etcd quorum back -> cluster healthy after", (Date.now() - back) / 1000);
+        expect(leaderOf(await cluster())!.name).toBe(leader.name);
+        await writer.stop();
+        expect(during).toBeGreaterThan(0);
+        expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
     });
 
     it("the read-only port falls back to the leader when no replica qualifies", async () => {
