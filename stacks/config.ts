@@ -32,6 +32,7 @@ export interface StackConfig {
         readonly members: number;
         readonly timingProfile: string;
         readonly synchronousMode: string;
+        readonly failsafeMode: boolean;
         readonly parameters: Record<string, string>;
         readonly bootstrapSql?: string;
         readonly ports: FrontendPorts;
@@ -85,6 +86,7 @@ export function readStackConfig(): StackConfig {
             members: c.requireNumber("postgresMembers"),
             timingProfile: c.require("postgresTiming"),
             synchronousMode: c.require("postgresSynchronousMode"),
+            failsafeMode: c.requireBoolean("postgresFailsafeMode"),
             parameters: namedValues(c, "postgresParameters"),
             bootstrapSql: c.get("postgresBootstrapSql") || undefined,
             ports: frontendPorts(c, "postgres"),

@@ -56,6 +56,7 @@ function postgresStack(config: StackConfig, target: Target, frontend: Frontend) 
             members: config.postgres.members,
             timingProfile: config.postgres.timingProfile as TimingProfile,
             synchronousMode: config.postgres.synchronousMode as SynchronousMode,
+            failsafeMode: config.postgres.failsafeMode,
             parameters: config.postgres.parameters,
             appPasswordRotation: config.appPasswordRotation,
             bootstrapSql: config.postgres.bootstrapSql,

@@ -182,7 +182,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     });
 
     /** Which members say they are primary, asked directly every ~250 ms while `fault` runs (docker exec, not the DCS). */
-    async function watchPrimaries<T>(fault: () => Promise<T>): Promise<{ result: T; rounds: { at: number; primaries: string[] }[] }> {
+    async function watchPrimaries<T>(fault: (rounds: readonly { at: number; primaries: string[] }[]) => Promise<T>): Promise<{ result: T; rounds: { at: number; primaries: string[] }[] }> {
         const rounds: { at: number; primaries: string[] }[] = [];
         let watching = true;
         const watch = (async () => {
@@ -194,7 +194,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
             }
         })();
         try {
-            return { result: await fault(), rounds };
+            return { result: await fault(rounds), rounds };
         } finally {
             watching = false;
             await watch;
@@ -286,6 +286,43 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         expect(leaderOf(await cluster())!.name).toBe(leader.name);
         await writer.stop();
         expect(during).toBeGreaterThan(0);
+        expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
+    });
+
+    it("etcd quorum lost with failsafe mode off: the leader demotes within ttl + retry_timeout, nobody promotes, and one leader returns with quorum", async () => {
+        await up("dev", { config: { ...WITHOUT_FLEETS, "hadb:postgresFailsafeMode": false }, log: () => {} });
+        const dynamic = async () => JSON.parse(await dockerExec(members[0], ["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:8008/config"]));
+        await waitFor("the configurator turning failsafe mode off", async () => (await dynamic()).failsafe_mode === false, 60_000, 500);
+        const writer = new OrderWriter(postgresOrders(rwUrl), 300_000);
+        writer.start();
+        try {
+            await waitFor("writes flowing", async () => writer.acknowledged.length >= 10, 30_000);
+            const lost = etcdMembers.slice(1);
+            const lostAt = Date.now();
+            const { rounds } = await watchPrimaries(async (seen) => {
+                await Promise.all(lost.map((m) => containers.kill(m)));
+                await waitFor("no member primary", async () => {
+                    const last = seen.at(-1);
+                    return last !== undefined && last.at > lostAt && last.primaries.length === 0;
+                }, 60_000, 100);
+                // Watched a while longer: with the DCS gone nobody may promote.
+                await sleep(10_000);
+            });
+            const demotedAt = rounds.find((r) => r.at > lostAt && r.primaries.length === 0)!.at;
+            report("postgres: etcd quorum lost (failsafe off) -> the leader stops being primary after", (demotedAt - lostAt) / 1000);
+            expect((demotedAt - lostAt) / 1000, "the leader held its role past ttl + retry_timeout").toBeLessThan(25 + 1);
+            expect(rounds.filter((r) => r.at > demotedAt && r.primaries.length > 0), "a member promoted without the DCS").toEqual([]);
+            expect(rounds.every((r) => r.primaries.length <= 1)).toBe(true);
+            await Promise.all(lost.map((m) => containers.start(m)));
+            const back = Date.now();
+            await etcdHealthy();
+            await waitHealthy("one leader again with quorum back");
+            report("postgres: etcd quorum back (failsafe off) -> cluster healthy after", (Date.now() - back) / 1000);
+            await writer.waitForSuccessAfter(back, undefined, 60_000);
+        } finally {
+            await writer.stop();
+            await up("dev", { config: WITHOUT_FLEETS, log: () => {} });
+        }
         expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
     });
 
