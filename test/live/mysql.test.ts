@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
 import { connect, groupFormed, memberSql, memberStatuses, missingOrders, mysqlOrders, waitIdentical, withMySql } from "./mysql-support";
 import { OrderWriter } from "./writer";
-import { containers, liveEngine, report, sleep, waitFor, withLogsOnFailure, WITHOUT_FLEETS } from "./support";
+import { containers, liveEngine, report, sleep, waitFor, watchWriters, withLogsOnFailure, WITHOUT_FLEETS } from "./support";
 
 // The dev stack's Group Replication group behind HAProxy, on real containers. Client traffic goes through
 // 127.0.0.1:6446 (read-write) and 6447 (read-only); member state is read with docker exec.
@@ -139,31 +139,43 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         const isolated = await primary();
         const member = isolated.replace(/^hadb-dev-/, "");
         const network = "hadb-dev";
-        await containers.disconnect(isolated, network);
-        const at = Date.now();
-        // The isolated member must not commit: with its majority gone the write blocks, then fails.
-        const attempt = memberSql(isolated, adminPassword, "SET SESSION innodb_lock_wait_timeout = 5; INSERT INTO app.orders (user_id) VALUES (424242)")
-            .then(() => "committed")
-            .catch((err: Error) => `refused: ${err.message.split("\n").find((l) => l.includes("ERROR")) ?? err.message.slice(0, 120)}`);
-        const writer = new OrderWriter(mysqlOrders(rwUrl));
-        writer.start();
-        const seconds = await writer.waitForSuccessAfter(at, undefined, 60_000);
-        report("mysql: primary cut off -> first acknowledged write on the majority", seconds);
-        await waitFor("writes flowing on the majority", async () => writer.acknowledged.length >= 10, 30_000);
-        await writer.stop();
-        everyAcknowledged.push(...writer.acknowledged);
-        const outcome = await Promise.race([attempt, sleep(30_000).then(() => "still blocked after 30 s")]);
-        report(`mysql: write on the cut-off member: ${outcome}; after`, (Date.now() - at) / 1000);
-        expect(outcome).not.toBe("committed");
-        // Split brain: having left the group (its write failed), the cut-off member must not found a group of
-        // its own; it waits for the peers on record. ONLINE while cut off can only mean a second group.
-        const watchUntil = Date.now() + 20_000;
-        for (let probe = 0; probe < 60 && Date.now() < watchUntil; probe++) {
-            const [own] = await memberStatuses([isolated]);
-            expect(own?.state, `${isolated} ONLINE (a group of its own) while cut off`).not.toBe("ONLINE");
-            await sleep(500);
-        }
-        await containers.connect(isolated, network, member);
+        // Every member asked directly, every ~250 ms, whether it takes writes (an ONLINE primary with super_read_only off).
+        const writers = async () => {
+            const now = await statuses();
+            return members.filter((_, i) => now[i]?.state === "ONLINE" && now[i]?.role === "PRIMARY" && now[i]?.super_read_only === false);
+        };
+        const { rounds } = await watchWriters(writers, async () => {
+            await containers.disconnect(isolated, network);
+            try {
+                const at = Date.now();
+                // The isolated member must not commit: with its majority gone the write blocks, then fails.
+                const attempt = memberSql(isolated, adminPassword, "SET SESSION innodb_lock_wait_timeout = 5; INSERT INTO app.orders (user_id) VALUES (424242)")
+                    .then(() => "committed")
+                    .catch((err: Error) => `refused: ${err.message.split("\n").find((l) => l.includes("ERROR")) ?? err.message.slice(0, 120)}`);
+                const writer = new OrderWriter(mysqlOrders(rwUrl));
+                writer.start();
+                const seconds = await writer.waitForSuccessAfter(at, undefined, 60_000);
+                report("mysql: primary cut off -> first acknowledged write on the majority", seconds);
+                await waitFor("writes flowing on the majority", async () => writer.acknowledged.length >= 10, 30_000);
+                await writer.stop();
+                everyAcknowledged.push(...writer.acknowledged);
+                const outcome = await Promise.race([attempt, sleep(30_000).then(() => "still blocked after 30 s")]);
+                report(`mysql: write on the cut-off member: ${outcome}; after`, (Date.now() - at) / 1000);
+                expect(outcome).not.toBe("committed");
+                // Split brain: having left the group (its write failed), the cut-off member must not found a group of
+                // its own; it waits for the peers on record. ONLINE while cut off can only mean a second group.
+                const watchUntil = Date.now() + 20_000;
+                for (let probe = 0; probe < 60 && Date.now() < watchUntil; probe++) {
+                    const [own] = await memberStatuses([isolated]);
+                    expect(own?.state, `${isolated} ONLINE (a group of its own) while cut off`).not.toBe("ONLINE");
+                    await sleep(500);
+                }
+            } finally {
+                await containers.connect(isolated, network, member);
+            }
+        });
+        report(`mysql: ${rounds.length} probe rounds while cut off, rounds with two members taking writes: ${rounds.filter((r) => r.writers.length > 1).length}; probing took`, (rounds.at(-1)!.at - rounds[0].at) / 1000);
+        expect(rounds.filter((r) => r.writers.length > 1)).toEqual([]);
         const back = Date.now();
         await waitFormed("the cut-off member ONLINE again");
         report("mysql: reconnected member -> ONLINE", (Date.now() - back) / 1000);

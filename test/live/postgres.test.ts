@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
 import { healthyCluster, leaderOf, memberSql, missingOrders, patroniCluster, postgresOrders, PatroniMember, switchover, withClient } from "./postgres-support";
 import { OrderWriter } from "./writer";
-import { containers, dockerExec, liveEngine, report, sleep, waitFor, WITHOUT_FLEETS } from "./support";
+import { containers, dockerExec, liveEngine, report, sleep, waitFor, watchWriters, WITHOUT_FLEETS, WriterRound } from "./support";
 
 // The dev stack's Patroni cluster behind HAProxy, on real containers. Client traffic goes only through the
 // endpoints published on 127.0.0.1 (5000 read-write, 5001 read-only); member state is read with docker exec.
@@ -181,25 +181,10 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         await waitHealthy("the killed replica streaming again");
     });
 
-    /** Which members say they are primary, asked directly every ~250 ms while `fault` runs (docker exec, not the DCS). */
-    async function watchPrimaries<T>(fault: (rounds: readonly { at: number; primaries: string[] }[]) => Promise<T>): Promise<{ result: T; rounds: { at: number; primaries: string[] }[] }> {
-        const rounds: { at: number; primaries: string[] }[] = [];
-        let watching = true;
-        const watch = (async () => {
-            for (let i = 0; watching && i < 2000; i++) {
-                const at = Date.now();
-                const claims = await Promise.all(members.map(async (c) => ((await memberSql(c, "SELECT pg_is_in_recovery()").catch(() => "down")) === "f" ? [c] : [])));
-                rounds.push({ at, primaries: claims.flat() });
-                await sleep(Math.max(0, 250 - (Date.now() - at)));
-            }
-        })();
-        try {
-            return { result: await fault(rounds), rounds };
-        } finally {
-            watching = false;
-            await watch;
-        }
-    }
+    /** Which members say they are primary, asked directly (docker exec reaches a cut-off container, not the DCS). */
+    const primaries = async () =>
+        (await Promise.all(members.map(async (c) => ((await memberSql(c, "SELECT pg_is_in_recovery()").catch(() => "down")) === "f" ? [c] : [])))).flat();
+    const watchPrimaries = <T>(fault: (rounds: readonly WriterRound[]) => Promise<T>) => watchWriters(primaries, fault);
 
     const etcdHealthy = () => waitFor("every etcd member healthy", async () => (await Promise.all(etcdMembers.map(containers.state))).every((st) => st.Health?.Status === "healthy"), 90_000, 500);
 
@@ -232,7 +217,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
                 await containers.connect(isolated, "hadb-dev", leader.name);
             }
         });
-        const twoPrimaries = rounds.filter((r) => r.primaries.length > 1);
+        const twoPrimaries = rounds.filter((r) => r.writers.length > 1);
         report(`postgres: ${rounds.length} probe rounds, rounds with two members claiming primary: ${twoPrimaries.length}; probing took`, (rounds.at(-1)!.at - rounds[0].at) / 1000);
         expect(twoPrimaries).toEqual([]);
         await waitHealthy("the cut-off leader back as a streaming replica", 240_000);
@@ -253,7 +238,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         });
         const at = rounds[0].at;
         await writer.stop();
-        expect(new Set(rounds.flatMap((r) => r.primaries))).toEqual(new Set([containerOf(leader.name)]));
+        expect(new Set(rounds.flatMap((r) => r.writers))).toEqual(new Set([containerOf(leader.name)]));
         report("postgres: one etcd member killed -> longest write gap over 25 s", writer.longestGap(at, Date.now()));
         expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
         await containers.start(lost);
@@ -275,8 +260,8 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         const during = writer.acknowledged.length;
         const lateWrites = writer.attempts.filter((a) => a.ok && a.at > lostAt + 30_000).length;
         report(`postgres: etcd quorum lost (failsafe on) -> writes acknowledged 30-35 s after the loss: ${lateWrites}; longest write gap`, writer.longestGap(lostAt, Date.now()));
-        expect(rounds.every((r) => r.primaries.length <= 1), "two members primary at once").toBe(true);
-        expect(new Set(rounds.flatMap((r) => r.primaries))).toEqual(new Set([containerOf(leader.name)]));
+        expect(rounds.every((r) => r.writers.length <= 1), "two members primary at once").toBe(true);
+        expect(new Set(rounds.flatMap((r) => r.writers))).toEqual(new Set([containerOf(leader.name)]));
         expect(lateWrites, "the leader still took writes past ttl + retry_timeout").toBeGreaterThan(0);
         await Promise.all(lost.map((m) => containers.start(m)));
         const back = Date.now();
@@ -303,16 +288,16 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
                 await Promise.all(lost.map((m) => containers.kill(m)));
                 await waitFor("no member primary", async () => {
                     const last = seen.at(-1);
-                    return last !== undefined && last.at > lostAt && last.primaries.length === 0;
+                    return last !== undefined && last.at > lostAt && last.writers.length === 0;
                 }, 60_000, 100);
                 // Watched a while longer: with the DCS gone nobody may promote.
                 await sleep(10_000);
             });
-            const demotedAt = rounds.find((r) => r.at > lostAt && r.primaries.length === 0)!.at;
+            const demotedAt = rounds.find((r) => r.at > lostAt && r.writers.length === 0)!.at;
             report("postgres: etcd quorum lost (failsafe off) -> the leader stops being primary after", (demotedAt - lostAt) / 1000);
             expect((demotedAt - lostAt) / 1000, "the leader held its role past ttl + retry_timeout").toBeLessThan(25 + 1);
-            expect(rounds.filter((r) => r.at > demotedAt && r.primaries.length > 0), "a member promoted without the DCS").toEqual([]);
-            expect(rounds.every((r) => r.primaries.length <= 1)).toBe(true);
+            expect(rounds.filter((r) => r.at > demotedAt && r.writers.length > 0), "a member promoted without the DCS").toEqual([]);
+            expect(rounds.every((r) => r.writers.length <= 1)).toBe(true);
             await Promise.all(lost.map((m) => containers.start(m)));
             const back = Date.now();
             await etcdHealthy();

@@ -60,6 +60,34 @@ export function report(what: string, seconds: number): void {
     console.log(`[measure] ${what}: ${seconds.toFixed(2)} s`);
 }
 
+/** One look at every member: which of them said they take writes. */
+export interface WriterRound {
+    readonly at: number;
+    readonly writers: string[];
+}
+
+/**
+ * Runs `fault` while asking `probe` every ~`intervalMs` which members take writes (bounded: at most 2000 rounds).
+ * `fault` sees the rounds so far; two writers in one round is a split brain.
+ */
+export async function watchWriters<T>(probe: () => Promise<string[]>, fault: (rounds: readonly WriterRound[]) => Promise<T>, intervalMs = 250): Promise<{ result: T; rounds: WriterRound[] }> {
+    const rounds: WriterRound[] = [];
+    let watching = true;
+    const watch = (async () => {
+        for (let i = 0; watching && i < 2000; i++) {
+            const at = Date.now();
+            rounds.push({ at, writers: await probe() });
+            await sleep(Math.max(0, intervalMs - (Date.now() - at)));
+        }
+    })();
+    try {
+        return { result: await fault(rounds), rounds };
+    } finally {
+        watching = false;
+        await watch;
+    }
+}
+
 /** Prints a count the same way, for the closing notes. */
 export function reportCount(what: string, count: number): void {
     console.log(`[measure] ${what}: ${count}`);
