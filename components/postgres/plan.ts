@@ -32,6 +32,11 @@ function patroniFile(s: ResolvedPostgresSettings, ctx: PostgresPlanContext, memb
     return { name: PATRONI_FILES.config, content, mode: "0600", secret: true };
 }
 
+/** bootstrap.yml: read when the cluster is created; the configurator applies later changes through Patroni's REST API. */
+function bootstrapConfigFile(s: ResolvedPostgresSettings): FilePlan {
+    return { name: PATRONI_FILES.bootstrapConfig, content: renderBootstrapConfig(s), mode: "0600", secret: false, appliedOnline: true };
+}
+
 /** What every Patroni member runs with, cluster member or fleet replica; `files` are the shared ones. */
 function patroniTemplate(s: ResolvedPostgresSettings, files: FilePlan[]): MemberTemplate {
     return {
@@ -65,8 +70,7 @@ export function planPostgresCluster(name: string, settings: PostgresSettings, ct
     const s = resolvePostgresSettings(settings);
     const passwords = pulumi.output(ctx.passwords);
     const shared: FilePlan[] = [
-        // Read when the cluster is created; the configurator applies later changes through Patroni's REST API.
-        { name: PATRONI_FILES.bootstrapConfig, content: renderBootstrapConfig(s), mode: "0600", secret: false, appliedOnline: true },
+        bootstrapConfigFile(s),
         { name: PATRONI_FILES.postBootstrap, content: renderPostBootstrapScript(s), mode: "0700", secret: false },
         // Run once, when the cluster is created: a rotated application password is set by the configurator, and a
         // changed schema is the application's own migration, so neither restarts a member.
@@ -101,8 +105,9 @@ export function planPostgresReplicas(cluster: string, settings: PostgresSettings
         name: fleet,
         component: "postgres",
         image: "postgres",
-        // No bootstrap files: a member tagged nofailover never initialises a cluster.
-        template: patroniTemplate(s, []),
+        // A member tagged nofailover never initialises a cluster, but Patroni's configuration schema requires
+        // bootstrap.dcs; the post-bootstrap script and SQL it would never run stay out.
+        template: patroniTemplate(s, [bootstrapConfigFile(s)]),
         members: replicas.map((r) => ({
             name: r.name,
             ordinal: r.ordinal,

@@ -38,8 +38,10 @@ describe("ReadReplicaFleet on Docker", () => {
             expect(patroni.scope).toBe("pg");
             expect(patroni.name).toBe(`pg-reads-${i}`);
             expect(patroni.tags).toMatchObject({ nofailover: true, nosync: true, noloadbalance: false, replicatefrom: "pg-1", hadb_fleet: "pg-reads", hadb_pool: i === 2 ? "analytics" : "read-only" });
-            // A fleet member never bootstraps a cluster: no bootstrap files.
-            expect(upload(c, "bootstrap.yml")).toBeUndefined();
+            // A fleet member never bootstraps a cluster: only bootstrap.yml, which Patroni's schema requires.
+            expect(upload(c, "bootstrap.yml")).toContain("dcs:");
+            expect(upload(c, "post-bootstrap.sh")).toBeUndefined();
+            expect(upload(c, "bootstrap.sql")).toBeUndefined();
             // Created only after the cluster's members are in service, then one after another.
             expect(c.dependencies.map((d) => d.split("::").pop())).toContain(i === 0 ? "pg-2" : `pg-reads-${i - 1}`);
         }

@@ -111,7 +111,14 @@ describe("npm run plan -- --diff: what a change does to a deployed stack", () =>
         const { state } = await base();
         const p = await preview("dev", { state, stackImages: true, config: { "hadb:postgresParameters": "work_mem=8MB" } });
         // The members' bootstrap.yml is appliedOnline: pulumi up keeps it, the configurator patches Patroni.
-        expect(changedSteps(p)).toEqual({ "pg-0": "same/online", "pg-1": "same/online", "pg-2": "same/online", "pg-config-0": "replace/delete-before-replace" });
+        expect(changedSteps(p)).toEqual({
+            "pg-0": "same/online",
+            "pg-1": "same/online",
+            "pg-2": "same/online",
+            "pg-reads-0": "same/online",
+            "pg-reads-1": "same/online",
+            "pg-config-0": "replace/delete-before-replace",
+        });
         const md = diffMarkdown("dev", p);
         expect(md).toContain("uploads[0].content: changed (secret)");
         expect(md).not.toContain("work_mem");
