@@ -86,8 +86,9 @@ describe.skipIf(!live)("rendered configuration passes the servers' own validator
             checked.push(member);
             expect(r.ok, `${member}: ${r.output}`).toBe(true);
         }
-        // Both proxies, three PostgreSQL and three MySQL members (two proxy instances each on Kubernetes).
-        expect(checked.length, checked.join(", ")).toBe(stack === "dev" ? 8 : 10);
+        // Both proxies, three PostgreSQL and three MySQL members, and on dev each engine's two fleet replicas (two
+        // proxy instances each and no fleets on staging).
+        expect(checked.length, checked.join(", ")).toBe(stack === "dev" ? 12 : 10);
     });
 
     it("variants: strict synchronous mode, custom timing, tags, pass-through parameters, two proxy instances, multi-primary MySQL", () => {
