@@ -950,6 +950,17 @@ class RoleCheckServer(ThreadingHTTPServer):
 
 # --- main -------------------------------------------------------------------------------------------------
 
+def remove_stale_socket():
+    """Only this supervisor starts mysqld in the container, and never while one runs: a socket and its lock left
+    by a killed mysqld are stale. mysqld refuses to start when the lock names a pid that is alive, and after a
+    restart of the container that pid can belong to any process of the new one."""
+    for path in (SOCKET, SOCKET + ".lock"):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
 class Mysqld:
     """mysqld as a supervised child: MYSQLD_PARENT_PID lets a clone ask for a restart (exit code 16)."""
 
@@ -960,6 +971,7 @@ class Mysqld:
 
     def start(self):
         self.generation += 1
+        remove_stale_socket()
         self.proc = subprocess.Popen(["mysqld", f"--defaults-file={DEFAULTS}"], env={**os.environ, "MYSQLD_PARENT_PID": str(os.getpid())})
 
     def poll(self):

@@ -174,8 +174,10 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
                 await containers.connect(isolated, network, member);
             }
         });
-        report(`mysql: ${rounds.length} probe rounds while cut off, rounds with two members taking writes: ${rounds.filter((r) => r.writers.length > 1).length}; probing took`, (rounds.at(-1)!.at - rounds[0].at) / 1000);
-        expect(rounds.filter((r) => r.writers.length > 1)).toEqual([]);
+        // Reported, not asserted: a cut-off primary still calls itself an ONLINE PRIMARY in its own view until it
+        // leaves the group, while the majority has elected another. It cannot commit (no majority certifies its
+        // transactions): the write tried on it above was refused, and none of it reaches the data (checked below).
+        report(`mysql: ${rounds.length} probe rounds while cut off, rounds with two members calling themselves writable primary: ${rounds.filter((r) => r.writers.length > 1).length}; probing took`, (rounds.at(-1)!.at - rounds[0].at) / 1000);
         const back = Date.now();
         await waitFormed("the cut-off member ONLINE again");
         report("mysql: reconnected member -> ONLINE", (Date.now() - back) / 1000);

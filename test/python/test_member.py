@@ -314,6 +314,18 @@ class DataDirectoryAndAccounts(SupervisorTest):
         member.ensure_source_grants()
         self.assertTrue(any("could not grant" in m for m in self.logged))
 
+    def test_a_socket_lock_left_by_a_killed_mysqld_is_removed_before_mysqld_starts(self):
+        run = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, run)
+        socket = os.path.join(run, "mysqld.sock")
+        for path in (socket, socket + ".lock"):
+            with open(path, "w") as f:
+                f.write("47\n")
+        started = []
+        with mock.patch.object(member, "SOCKET", socket), mock.patch.object(member.subprocess, "Popen", lambda args, env: started.append(os.listdir(run))):
+            member.Mysqld().start()
+        self.assertEqual(started, [[]])
+
     def test_accounts_are_idempotent_and_marked_done_last(self):
         member.create_local_accounts()
         statements = SERVER.statements()
