@@ -13,6 +13,7 @@ export { FrontendPorts, FrontendSettings } from "./haproxy/plan";
 export { HealthCheckTiming } from "./haproxy/config";
 export { DockerBaseImages, DockerTarget, DockerTargetArgs } from "./targets/docker";
 export { KubernetesTarget, KubernetesTargetArgs } from "./targets/kubernetes";
+export { AwsInstanceTypes, AwsSubnet, AwsTarget, AwsTargetArgs, AwsVolumeSettings } from "./targets/aws";
 export { TargetSpec } from "./targets/targetSpec";
 export { BackendServer, ClusterBackends, Engine } from "./core/backends";
 export { DeployedEndpoint, ServiceAddress, Target } from "./core/plan";

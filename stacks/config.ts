@@ -26,6 +26,17 @@ export interface StackConfig {
         readonly clientCidrs: string[];
         readonly requireHostSpread: boolean;
     };
+    readonly aws: {
+        readonly region?: string;
+        readonly vpcId: string;
+        /** "<subnet id> <cidr> <zone>" each. */
+        readonly subnets: { readonly id: string; readonly cidr: string; readonly zone: string }[];
+        readonly clientCidrs: string[];
+        readonly clientSecurityGroupIds: string[];
+        readonly allowSingleZone: boolean;
+        readonly databaseInstanceType: string;
+        readonly amiId?: string;
+    };
     readonly etcd: { readonly members: number; readonly publishClientPortsFrom?: number };
     readonly frontend: { readonly instances: number; readonly checkIntervalMs: number; readonly publish: boolean };
     readonly postgres: {
@@ -73,8 +84,21 @@ export function readStackConfig(): StackConfig {
             registry: c.get("kubernetesRegistry") || undefined,
             podCidrs: c.require("kubernetesPodCidrs").split(",").map((r) => r.trim()),
             frontendServiceType: c.require("kubernetesFrontendServiceType"),
-            clientCidrs: (c.get("kubernetesClientCidrs") ?? "").split(",").map((r) => r.trim()).filter(Boolean),
+            clientCidrs: list(c.get("kubernetesClientCidrs")),
             requireHostSpread: c.requireBoolean("kubernetesRequireHostSpread"),
+        },
+        aws: {
+            region: c.get("awsRegion") || undefined,
+            vpcId: c.require("awsVpcId"),
+            subnets: c.requireObject<string[]>("awsSubnets").map((line) => {
+                const [id, cidr, zone] = line.trim().split(/\s+/);
+                return { id, cidr, zone };
+            }),
+            clientCidrs: list(c.get("awsClientCidrs")),
+            clientSecurityGroupIds: list(c.get("awsClientSecurityGroupIds")),
+            allowSingleZone: c.requireBoolean("awsAllowSingleZone"),
+            databaseInstanceType: c.require("awsDatabaseInstanceType"),
+            amiId: c.get("awsAmiId") || undefined,
         },
         etcd: { members: c.requireNumber("etcdMembers"), publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") || undefined },
         frontend: {
@@ -102,6 +126,11 @@ export function readStackConfig(): StackConfig {
             fleet: fleet(c, "mysql"),
         },
     };
+}
+
+/** A comma-separated config value as a list. */
+function list(value: string | undefined): string[] {
+    return (value ?? "").split(",").map((r) => r.trim()).filter(Boolean);
 }
 
 /** `<prefix>ReadWritePort`, `<prefix>ReadOnlyPort`, `<prefix>AnalyticsPort` and `<prefix>StatsPort`. */

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { DockerTarget, KubernetesTarget, Target } from "../components";
+import { AwsTarget, DockerTarget, KubernetesTarget, Target } from "../components";
 import { StackConfig } from "./config";
 
 /** The target the stack's config names. */
@@ -24,7 +24,19 @@ export function stackTarget(config: StackConfig): Target {
                 clientCidrs: config.kubernetes.clientCidrs,
                 requireHostSpread: config.kubernetes.requireHostSpread,
             });
+        case "aws":
+            return new AwsTarget("aws", {
+                region: config.aws.region,
+                vpcId: config.aws.vpcId,
+                subnets: config.aws.subnets,
+                allowSingleZone: config.aws.allowSingleZone,
+                clientCidrs: config.aws.clientCidrs,
+                clientSecurityGroupIds: config.aws.clientSecurityGroupIds,
+                instanceTypes: { postgres: config.aws.databaseInstanceType, mysql: config.aws.databaseInstanceType },
+                baseImages: config.docker.baseImages,
+                amiId: config.aws.amiId,
+            });
         default:
-            throw new pulumi.RunError(`config \`hadb:target\` is "${config.target}": no such target. Fix: use "docker" or "kubernetes".`);
+            throw new pulumi.RunError(`config \`hadb:target\` is "${config.target}": no such target. Fix: use "docker", "kubernetes" or "aws".`);
     }
 }

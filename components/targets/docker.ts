@@ -4,7 +4,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { ArgumentChecker, planOrFail } from "../core/errors";
 import { IMAGES, IMAGES_DIR, ImageName } from "../core/images";
 import { NameRegistry } from "../core/names";
-import { CheckPlan, CONFIG_DIR, DeployedEndpoint, DeployedMember, DeployedService, memberFiles, MemberPlan, NameResolution, RESOLVER_OPTIONS, ServicePlan, Target } from "../core/plan";
+import { CONFIG_DIR, DeployedEndpoint, DeployedMember, DeployedService, MemberPlan, NameResolution, RESOLVER_OPTIONS, ServicePlan, Target } from "../core/plan";
+import { memberContainer } from "./memberContainer";
 
 /** BASE_IMAGE per Debian suite. */
 export interface DockerBaseImages {
@@ -72,12 +73,6 @@ export function goDuration(seconds: number): string {
     if (h) return `${h}h${m}m${s}s`;
     if (m) return `${m}m${s}s`;
     return `${s}s`;
-}
-
-/** A check as a command run inside the member: every hadb image has curl. */
-export function checkCommand(check: CheckPlan): string[] {
-    if (check.command) return [...check.command];
-    return ["curl", "-fsS", "-o", "/dev/null", "--max-time", String(check.timeoutSeconds), `http://127.0.0.1:${check.http!.port}${check.http!.path}`];
 }
 
 interface DockerInternals {
@@ -197,9 +192,9 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     }
 
     private container(owner: pulumi.ComponentResource, plan: ServicePlan, member: MemberPlan, image: docker.Image, dependsOn: pulumi.Resource[]): docker.Container {
-        const t = plan.template;
-        const uid = String(IMAGES[plan.image].uid);
-        const volumes = t.volumes.map((v) => {
+        const c = memberContainer(plan, member, { "hadb.stack": pulumi.getStack() });
+        const uid = String(c.uid);
+        const volumes = c.volumes.map((v) => {
             // No labels: a changed label would replace the volume, and a replaced volume is a deleted one.
             const volume = new docker.Volume(
                 `${member.name}-${v.name}`,
@@ -208,23 +203,19 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
             );
             return { volumeName: volume.name, containerPath: v.mountPath };
         });
-        const readiness = t.checks.readiness;
-        const startup = t.checks.startup;
-        // Files taken online first: ignoreChanges names uploads by position, and these positions never move when
-        // other files come and go.
-        const files = [...memberFiles(plan, member)].sort((a, b) => Number(b.appliedOnline ?? false) - Number(a.appliedOnline ?? false));
+        const ports = plan.template.ports;
         return new docker.Container(
             member.name,
             {
                 name: `${this.namePrefix}-${member.name}`,
                 image: image.repoDigest,
                 hostname: member.name,
-                envs: Object.entries(t.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`),
-                entrypoints: t.entrypoint ? [...t.entrypoint] : undefined,
-                command: t.args ? [...t.args] : undefined,
-                uploads: files.map((f) => ({ file: `${CONFIG_DIR}/${f.name}`, content: f.content, permissions: f.mode, owner: uid, group: uid })),
+                envs: Object.entries(c.env).map(([k, v]) => pulumi.interpolate`${k}=${v}`),
+                entrypoints: c.entrypoint ? [...c.entrypoint] : undefined,
+                command: c.command ? [...c.command] : undefined,
+                uploads: c.files.map((f) => ({ file: `${CONFIG_DIR}/${f.name}`, content: f.content, permissions: f.mode, owner: uid, group: uid })),
                 ports: Object.entries(member.hostPorts ?? {}).map(([name, hostPort]) => ({
-                    internal: t.ports.find((p) => p.name === name)!.port,
+                    internal: ports.find((p) => p.name === name)!.port,
                     external: hostPort,
                     ip: this.publishAddress,
                     protocol: "tcp",
@@ -232,22 +223,21 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 networksAdvanced: [{ name: this.network.name, aliases: [member.name] }],
                 dnsOpts: Object.entries(RESOLVER_OPTIONS).map(([k, v]) => `${k}:${v}`),
                 volumes,
-                // Docker has one health check: readiness, with the startup check's budget as its start period.
                 healthcheck: {
-                    tests: ["CMD", ...checkCommand(readiness)],
-                    interval: goDuration(readiness.periodSeconds),
-                    timeout: goDuration(readiness.timeoutSeconds),
-                    retries: readiness.failureThreshold,
-                    startPeriod: goDuration(startup ? startup.periodSeconds * startup.failureThreshold : 0),
+                    tests: ["CMD", ...c.health.command],
+                    interval: goDuration(c.health.intervalSeconds),
+                    timeout: goDuration(c.health.timeoutSeconds),
+                    retries: c.health.retries,
+                    startPeriod: goDuration(c.health.startPeriodSeconds),
                 },
                 restart: "unless-stopped",
-                stopTimeout: t.stopGraceSeconds,
+                stopTimeout: c.stopGraceSeconds,
                 // Replacing or removing a member stops it gracefully first; without this the provider kills it.
-                destroyGraceSeconds: t.stopGraceSeconds,
+                destroyGraceSeconds: c.stopGraceSeconds,
                 // The rollout gate: `pulumi up` moves on to the next member only once this one is ready.
                 wait: true,
                 waitTimeout: 600,
-                labels: this.labels({ "hadb.component": plan.component, "hadb.cluster": plan.name, "hadb.member": member.name }),
+                labels: Object.entries(c.labels).map(([label, value]) => ({ label, value })),
             },
             {
                 ...this.childOptions(owner),
@@ -257,7 +247,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
                 // The provider stores a changed health check without applying it; a new container does.
                 replaceOnChanges: ["healthcheck"],
                 // Files the servers take online: a change reaches them through the configurator, not a new container.
-                ignoreChanges: files.flatMap((f, i) => (f.appliedOnline ? [`uploads[${i}].content`] : [])),
+                ignoreChanges: c.files.flatMap((f, i) => (f.appliedOnline ? [`uploads[${i}].content`] : [])),
             },
         );
     }

@@ -101,6 +101,29 @@ function computedState(type: string, urn: string, inputs: Record<string, any>, o
 }
 
 /**
+ * What the AWS provider's data sources answer, for the ones hadb invokes; other invokes echo their inputs.
+ * A member's ready parameter holds the instance id its host wrote: the mock answers with the id of the
+ * instance tagged with that parameter, as a host that became ready would have.
+ */
+function invokeResult(token: string, inputs: Record<string, any>, provider: string | undefined, resources: Map<string, RecordedResource>): Record<string, any> {
+    const providerRegion = () => (provider ? resources.get(provider.split("::").slice(0, -1).join("::"))?.inputs.region : undefined) ?? "us-east-1";
+    switch (token) {
+        case "aws:ec2/getAmi:getAmi":
+            return { ...inputs, id: "ami-0d1e5a7b9c3f20001", name: "debian-13-amd64-20261101-2280", architecture: "x86_64", ownerId: "136693071363" };
+        case "aws:index/getRegion:getRegion":
+            return { id: providerRegion(), name: providerRegion(), region: providerRegion(), endpoint: `ec2.${providerRegion()}.amazonaws.com` };
+        case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return { ...inputs, userName: "AWS", password: "mock-ecr-token", authorizationToken: "QVdTOm1vY2stZWNyLXRva2Vu", proxyEndpoint: "https://123456789012.dkr.ecr.us-east-1.amazonaws.com" };
+        case "aws:ssm/getParameter:getParameter": {
+            const instance = [...resources.values()].find((r) => r.type === "aws:ec2/instance:Instance" && r.inputs.tags?.["hadb:ready-parameter"] === inputs.name);
+            return { ...inputs, type: "String", value: instance ? `${instance.name}-id` : "pending", version: 1 };
+        }
+        default:
+            return inputs;
+    }
+}
+
+/**
  * A RandomPassword's value as pulumi-random makes it (letters and digits, special characters unless `special` is
  * false, `length` long): random, or derived from `seed` (the same seed and inputs, the same password).
  */
@@ -191,7 +214,7 @@ export async function recordMocks(stack: string, options: RunOptions = {}): Prom
                 if (recorded) recorded.state = state;
                 return { id: args.custom ? `${args.name}-id` : undefined, state };
             },
-            call: (args) => args.inputs,
+            call: (args) => invokeResult(args.token, args.inputs, args.provider, resources),
         },
         "hadb",
         stack,
