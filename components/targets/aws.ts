@@ -218,7 +218,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                     userData,
                     // New files or a new image mean a new host: one that boots from them, not one that kept old ones.
                     userDataReplaceOnChange: true,
-                    tags: this.tags({ Name: `${this.namePrefix}-${member.name}`, "hadb:member": member.name, "hadb:ready-parameter": readyParameterName(this.namePrefix, plan.name, member.name) }),
+                    tags: this.tags({ Name: `${this.namePrefix}-${member.name}`, "hadb:service": plan.name, "hadb:member": member.name, "hadb:ready-parameter": readyParameterName(this.namePrefix, plan.name, member.name) }),
                 },
                 opts({
                     // The network interface (and its address) belongs to one instance at a time.

@@ -76,6 +76,20 @@ export interface RunOptions {
     readonly onRegister?: (resource: RecordedResource) => Promise<{ id?: string; state: Record<string, any> }>;
 }
 
+/**
+ * The ID the mock gives a resource: EC2 instances and EBS volumes get IDs shaped like AWS's (`i-` and `vol-` and
+ * 17 hex digits, derived from the name) because hosts derive device paths from them; others `<name>-id`.
+ */
+export function mockId(type: string, name: string): string {
+    const hex = () => crypto.createHash("sha256").update(`${type}\0${name}`).digest("hex").slice(0, 17);
+    if (type === "aws:ec2/instance:Instance") return `i-${hex()}`;
+    if (type === "aws:ebs/volume:Volume") return `vol-${hex()}`;
+    return `${name}-id`;
+}
+
+/** The region AWS mocks report (the prod stack's). */
+const AWS_MOCK_REGION = "eu-west-1";
+
 /** Computed outputs the real providers return, for the resource types hadb uses. */
 function computedState(type: string, urn: string, inputs: Record<string, any>, options: RunOptions): Record<string, any> {
     switch (type) {
@@ -90,6 +104,18 @@ function computedState(type: string, urn: string, inputs: Record<string, any>, o
             const suffix = crypto.createHash("sha256").update(JSON.stringify([inputs.data, inputs.stringData])).digest("hex").slice(0, 8);
             return { metadata: { ...inputs.metadata, name: `${urn.split("::").pop()}-${suffix}` } };
         }
+        // The AWS outputs hadb reads: repository URL and ARNs, parameter versions, a load balancer's DNS name.
+        case "aws:ecr/repository:Repository":
+            return { repositoryUrl: `123456789012.dkr.ecr.${AWS_MOCK_REGION}.amazonaws.com/${inputs.name}`, arn: `arn:aws:ecr:${AWS_MOCK_REGION}:123456789012:repository/${inputs.name}`, registryId: "123456789012" };
+        case "aws:ssm/parameter:Parameter":
+            return { arn: `arn:aws:ssm:${AWS_MOCK_REGION}:123456789012:parameter${inputs.name}`, version: 1 };
+        case "aws:lb/loadBalancer:LoadBalancer":
+            return { arn: `arn:aws:elasticloadbalancing:${AWS_MOCK_REGION}:123456789012:loadbalancer/net/${inputs.name}/0123456789abcdef`, dnsName: `internal-${inputs.name}-0123456789.elb.${AWS_MOCK_REGION}.amazonaws.com` };
+        case "aws:lb/targetGroup:TargetGroup":
+            return { arn: `arn:aws:elasticloadbalancing:${AWS_MOCK_REGION}:123456789012:targetgroup/${inputs.name}/0123456789abcdef` };
+        case "aws:iam/role:Role":
+        case "aws:iam/instanceProfile:InstanceProfile":
+            return { arn: `arn:aws:iam::123456789012:${type.endsWith("Role") ? "role" : "instance-profile"}/${inputs.name}` };
         case "random:index/randomPassword:RandomPassword": {
             const previous = options.randomState?.[urn]?.result;
             if (typeof previous === "string") return { result: previous };
@@ -106,17 +132,17 @@ function computedState(type: string, urn: string, inputs: Record<string, any>, o
  * instance tagged with that parameter, as a host that became ready would have.
  */
 function invokeResult(token: string, inputs: Record<string, any>, provider: string | undefined, resources: Map<string, RecordedResource>): Record<string, any> {
-    const providerRegion = () => (provider ? resources.get(provider.split("::").slice(0, -1).join("::"))?.inputs.region : undefined) ?? "us-east-1";
+    const providerRegion = () => (provider ? resources.get(provider.split("::").slice(0, -1).join("::"))?.inputs.region : undefined) ?? AWS_MOCK_REGION;
     switch (token) {
         case "aws:ec2/getAmi:getAmi":
             return { ...inputs, id: "ami-0d1e5a7b9c3f20001", name: "debian-13-amd64-20261101-2280", architecture: "x86_64", ownerId: "136693071363" };
         case "aws:index/getRegion:getRegion":
             return { id: providerRegion(), name: providerRegion(), region: providerRegion(), endpoint: `ec2.${providerRegion()}.amazonaws.com` };
         case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
-            return { ...inputs, userName: "AWS", password: "mock-ecr-token", authorizationToken: "QVdTOm1vY2stZWNyLXRva2Vu", proxyEndpoint: "https://123456789012.dkr.ecr.us-east-1.amazonaws.com" };
+            return { ...inputs, userName: "AWS", password: "mock-ecr-token", authorizationToken: "QVdTOm1vY2stZWNyLXRva2Vu", proxyEndpoint: `https://123456789012.dkr.ecr.${AWS_MOCK_REGION}.amazonaws.com` };
         case "aws:ssm/getParameter:getParameter": {
             const instance = [...resources.values()].find((r) => r.type === "aws:ec2/instance:Instance" && r.inputs.tags?.["hadb:ready-parameter"] === inputs.name);
-            return { ...inputs, type: "String", value: instance ? `${instance.name}-id` : "pending", version: 1 };
+            return { ...inputs, type: "String", value: instance ? mockId(instance.type, instance.name) : "pending", version: 1 };
         }
         default:
             return inputs;
@@ -206,13 +232,13 @@ export async function recordMocks(stack: string, options: RunOptions = {}): Prom
                 if (recorded && options.onRegister) {
                     return options.onRegister(recorded).then((answer) => {
                         recorded.state = answer.state;
-                        return { id: args.custom ? (answer.id ?? `${args.name}-id`) : undefined, state: answer.state };
+                        return { id: args.custom ? (answer.id ?? mockId(args.type, args.name)) : undefined, state: answer.state };
                     });
                 }
                 const inputs = recorded?.inputs ?? unwrapSecrets(args.inputs, { secret: false });
                 const state = { ...inputs, ...computedState(args.type, urn, inputs, options) };
                 if (recorded) recorded.state = state;
-                return { id: args.custom ? `${args.name}-id` : undefined, state };
+                return { id: args.custom ? mockId(args.type, args.name) : undefined, state };
             },
             call: (args) => invokeResult(args.token, args.inputs, args.provider, resources),
         },
