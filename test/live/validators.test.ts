@@ -1,4 +1,7 @@
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderHaproxyConfig } from "../../components/haproxy/config";
@@ -8,6 +11,7 @@ import { renderBootstrapConfig, renderPatroniConfig, resolvePostgresSettings } f
 import { manifests } from "../k8s/manifests";
 import { runStack } from "../harness/mockRun";
 import { LOCAL_IMAGE_CONFIG } from "../harness";
+import { buildHostImage, HOST_IMAGE } from "../aws/standin/hosts";
 import { liveEngine } from "./support";
 
 // The servers' own validators, run inside the project's images on every configuration the dev stack renders
@@ -145,4 +149,33 @@ describe.skipIf(!live)("rendered configuration passes the servers' own validator
         expect(mysqldCheck("[mysqld]\nplugin_load_add = group_replication.so\nloose-group_replication_consistency = BAD\n", "").ok).toBe(false);
         expect(mysqldCheck("[mysqld]\nplugin_load_add = group_replication.so\n!include /etc/hadb/settings.cnf\n", "[mysqld]\nloose-group_replication_consistency = BAD\n").ok).toBe(false);
     });
+});
+
+/** Runs `cloud-init schema` on each file in the stand-in host image (Debian's cloud-init), the files mounted read-only. */
+function cloudInitSchema(files: Files): { ok: boolean; output: string } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hadb-userdata-"));
+    try {
+        for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
+        const script = "for f in /userdata/*; do cloud-init schema --config-file $f || exit 1; done";
+        const r = spawnSync("docker", ["run", "--rm", "--network", "none", "-v", `${dir}:/userdata:ro`, "--entrypoint", "sh", HOST_IMAGE, "-c", script], { encoding: "utf8", timeout: 120_000 });
+        return { ok: r.status === 0, output: `${r.stdout}${r.stderr}${r.error ?? ""}` };
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+describe.skipIf(!live)("every EC2 user data passes Debian's cloud-init schema check", () => {
+    it("for each instance of the prod stack (run in the stand-in host image, never on this machine)", async () => {
+        await buildHostImage();
+        const prod = await runStack("prod");
+        const userData = Object.fromEntries(prod.resources.filter((r) => r.type === "aws:ec2/instance:Instance").map((r) => [r.name, r.inputs.userData as string]));
+        expect(Object.keys(userData)).toHaveLength(19);
+        const result = cloudInitSchema(userData);
+        expect(result.ok, result.output).toBe(true);
+        expect(result.output.match(/Valid schema/g)).toHaveLength(19);
+        // The check rejects what it must: an unknown encoding and a runcmd that is not a list.
+        const rejected = cloudInitSchema({ broken: "#cloud-config\nwrite_files:\n  - path: /x\n    encoding: gzip+b64x\n    content: abc\nruncmd: 5\n" });
+        expect(rejected.ok, rejected.output).toBe(false);
+        expect(rejected.output).toMatch(/runcmd/);
+    }, 900_000);
 });
