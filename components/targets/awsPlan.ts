@@ -1,6 +1,5 @@
 import * as crypto from "crypto";
 import { ArgumentChecker } from "../core/errors";
-import { ImageName } from "../core/images";
 import { ComponentKind, PortAccess, ServicePlan } from "../core/plan";
 import { DockerBaseImages } from "./docker";
 
@@ -16,22 +15,34 @@ export interface AwsSubnet {
 
 /** Instance types per kind of service. */
 export interface AwsInstanceTypes {
-    /** @default "t3.small" */
+    /** Instance type of etcd members. @default "t3.small" */
     readonly etcd?: string;
-    /** @default "m6i.large" */
+    /** Instance type of postgres members. @default "m6i.large" */
     readonly postgres?: string;
-    /** @default "m6i.large" */
+    /** Instance type of mysql members. @default "m6i.large" */
     readonly mysql?: string;
-    /** @default "t3.small" */
+    /** Instance type of haproxy members. @default "t3.small" */
     readonly haproxy?: string;
-    /** @default "t3.micro" */
+    /** Instance type of configurator members. @default "t3.micro" */
     readonly configurator?: string;
+}
+
+/** Image references per server, when they are already in a registry the instances pull from. */
+export interface AwsImages {
+    /** The etcd image, e.g. "123456789012.dkr.ecr.eu-west-1.amazonaws.com/hadb/etcd@sha256:…". */
+    readonly etcd?: string;
+    /** The PostgreSQL (Patroni) image. */
+    readonly postgres?: string;
+    /** The HAProxy image. */
+    readonly haproxy?: string;
+    /** The MySQL (member supervisor) image. */
+    readonly mysql?: string;
 }
 
 /** The EBS volumes holding members' data. */
 export interface AwsVolumeSettings {
-    /** @default "gp3" */
-    readonly type?: "gp3" | "io2";
+    /** "gp3" or "io2". @default "gp3" */
+    readonly type?: string;
     /** Provisioned IOPS: gp3 3000–16000 (default 3000), io2 100–256000 (required). */
     readonly iops?: number;
     /** gp3 throughput in MiB/s, 125–1000. @default 125 */
@@ -52,14 +63,16 @@ export interface AwsTargetArgs {
     readonly subnets: AwsSubnet[];
     /** Accept subnets in fewer than three zones (development accounts): one zone's loss may then stop a cluster. @default false */
     readonly allowSingleZone?: boolean;
+    /** Instance types per kind of service. @default m6i.large for databases, t3.small for etcd and HAProxy, t3.micro for configurators */
     readonly instanceTypes?: AwsInstanceTypes;
+    /** The data volumes: type, IOPS, throughput, minimum size. @default gp3, 3000 IOPS, 125 MiB/s, at least 20 GiB */
     readonly volumes?: AwsVolumeSettings;
     /** Security groups of the applications: admitted to the proxies' endpoints and the servers' client ports. */
     readonly clientSecurityGroupIds?: string[];
     /** Ranges applications connect from (peered VPCs, VPN): admitted like `clientSecurityGroupIds`. Never 0.0.0.0/0. */
     readonly clientCidrs?: string[];
     /** Image references to run instead of building hadb's images into an ECR repository the target creates. */
-    readonly images?: Partial<Record<ImageName, string>>;
+    readonly images?: AwsImages;
     /** BASE_IMAGE per Debian suite when building the images. @default the public Debian images */
     readonly baseImages?: DockerBaseImages;
     /** Prefix of every name (instances, groups, parameters, load balancers), at most 12 characters. @default "hadb-<stack>" cut to 12 */

@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ArgumentChecker, InvalidArgumentError, planOrFail } from "../core/errors";
 import { Target } from "../core/plan";
+import { AwsTarget } from "./aws";
+import { AwsTargetArgs, validateAwsTargetArgs } from "./awsPlan";
 import { DockerTarget, DockerTargetArgs, validateDockerTargetArgs } from "./docker";
 import { KubernetesTarget, KubernetesTargetArgs, validateKubernetesTargetArgs } from "./kubernetes";
 
@@ -8,17 +10,19 @@ import { KubernetesTarget, KubernetesTargetArgs, validateKubernetesTargetArgs } 
  * Where a component's members run, given as plain data: how programs in Python, Go, .NET, Java and YAML place
  * hadb's components, because a target object cannot be passed from one language to another. Every component
  * of a deployment given the same spec shares one target (one Docker network, one Kubernetes namespace),
- * declared beside the first component that names it. Give exactly one of `docker` and `kubernetes`.
+ * declared beside the first component that names it. Give exactly one of `docker`, `kubernetes` and `aws`.
  */
 export interface TargetSpec {
     /** Run on the Docker engine: a DockerTarget with these arguments (`{}` for the defaults). */
     readonly docker?: DockerTargetArgs;
     /** Run in a Kubernetes namespace: a KubernetesTarget with these arguments (`{}` for the defaults). */
     readonly kubernetes?: KubernetesTargetArgs;
+    /** Run on EC2 in a VPC: an AwsTarget with these arguments (`vpcId` and `subnets` are required). */
+    readonly aws?: AwsTargetArgs;
     /**
      * Resource name of the shared target. Components that belong together (a cluster and its proxy) give the
      * same spec; two different specs in one deployment need two names.
-     * @default "docker" or "kubernetes"
+     * @default "docker", "kubernetes" or "aws"
      */
     readonly name?: string;
 }
@@ -83,7 +87,9 @@ function isTarget(value: unknown): value is Target {
 }
 
 /** Re-labels a target's own argument error as an argument of the component's `targetSpec`. */
-function asSpecArgument(component: string, kind: "docker" | "kubernetes", err: unknown): never {
+type TargetKind = "docker" | "kubernetes" | "aws";
+
+function asSpecArgument(component: string, kind: TargetKind, err: unknown): never {
     if (err instanceof InvalidArgumentError) {
         const argument = err.argument === "name" ? "targetSpec.name" : `targetSpec.${kind}.${err.argument}`;
         throw new InvalidArgumentError(component, argument, err.value, err.problem, err.fix);
@@ -133,13 +139,13 @@ function sharedTarget(component: string, check: ArgumentChecker, spec: TargetSpe
     if (spec === null || typeof spec !== "object" || Array.isArray(spec)) {
         check.fail("targetSpec", shown(spec), "it must be an object", "give `targetSpec: { docker: {} }` or `targetSpec: { kubernetes: { namespace: \"hadb\" } }`");
     }
-    const kinds = (["docker", "kubernetes"] as const).filter((k) => spec[k] !== undefined && spec[k] !== null);
+    const kinds = (["docker", "kubernetes", "aws"] as const).filter((k) => spec[k] !== undefined && spec[k] !== null);
     if (kinds.length !== 1) {
         check.fail(
             "targetSpec",
             shown(spec),
-            kinds.length ? "it names both `docker` and `kubernetes`, and a component runs on one target" : "it names neither `docker` nor `kubernetes`",
-            "give exactly one: `{ docker: {} }` for the local Docker engine, or `{ kubernetes: { namespace: \"hadb\" } }`",
+            kinds.length ? `it names ${kinds.map((k) => `\`${k}\``).join(" and ")}, and a component runs on one target` : "it names none of `docker`, `kubernetes` and `aws`",
+            "give exactly one: `{ docker: {} }` for the local Docker engine, `{ kubernetes: { namespace: \"hadb\" } }`, or `{ aws: { vpcId, subnets } }`",
         );
     }
     const kind = kinds[0];
@@ -151,7 +157,8 @@ function sharedTarget(component: string, check: ArgumentChecker, spec: TargetSpe
     }
     try {
         if (kind === "docker") validateDockerTargetArgs(name, args as DockerTargetArgs);
-        else validateKubernetesTargetArgs(name, args as KubernetesTargetArgs);
+        else if (kind === "kubernetes") validateKubernetesTargetArgs(name, args as KubernetesTargetArgs);
+        else validateAwsTargetArgs(name, args as AwsTargetArgs);
     } catch (err) {
         asSpecArgument(component, kind, err);
     }
@@ -172,7 +179,12 @@ function sharedTarget(component: string, check: ArgumentChecker, spec: TargetSpe
     }
     // Beside the component (same parent), not under it: the target outlives any one component that uses it.
     const options: pulumi.ComponentResourceOptions = { parent: opts?.parent, providers: opts?.providers };
-    const target = kind === "docker" ? new DockerTarget(name, args as DockerTargetArgs, options) : new KubernetesTarget(name, args as KubernetesTargetArgs, options);
+    const target =
+        kind === "docker"
+            ? new DockerTarget(name, args as DockerTargetArgs, options)
+            : kind === "kubernetes"
+              ? new KubernetesTarget(name, args as KubernetesTargetArgs, options)
+              : new AwsTarget(name, args as AwsTargetArgs, options);
     shared.set(slot, { spec: key, target });
     return target;
 }

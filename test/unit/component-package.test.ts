@@ -81,7 +81,7 @@ describe("component package schema", () => {
             if (!type.properties) expect(type.enum?.length, `${token} is an object or an enum`).toBeGreaterThan(0);
         }
         expect(problems).toEqual([]);
-        expect(Object.keys(schema.types["hadb:index:TargetSpec"].properties ?? {}).sort()).toEqual(["docker", "kubernetes", "name"]);
+        expect(Object.keys(schema.types["hadb:index:TargetSpec"].properties ?? {}).sort()).toEqual(["aws", "docker", "kubernetes", "name"]);
         expect(schema.types["hadb:index:Target"], "no type for the TypeScript-only target").toBeUndefined();
         expect(generated.unusedSupplements, "supplementary descriptions that name nothing").toEqual([]);
         expect(generated.redundantSupplements, "supplementary descriptions whose TSDoc now has text: delete them").toEqual([]);

@@ -233,9 +233,9 @@ describe("the npm package", () => {
 
     it("packs compiled JavaScript with declarations, the images, the schema and the plugin manifest, and nothing else", () => {
         const files = packed.files.map((f) => f.path);
-        const allowed = [/^dist\/.+\.(js|d\.ts)$/, /^images\/(?!.*__pycache__)/, /^package\.json$/, /^README\.md$/, /^LICEN[CS]E/i, /^schema\.json$/, /^PulumiPlugin\.yaml$/, /^plugin\.js$/];
+        const allowed = [/^dist\/.+\.(js|d\.ts)$/, /^images\/(?!.*__pycache__)/, /^hosts\/hadb-host\.py$/, /^package\.json$/, /^README\.md$/, /^LICEN[CS]E/i, /^schema\.json$/, /^PulumiPlugin\.yaml$/, /^plugin\.js$/];
         expect(files.filter((f) => !allowed.some((a) => a.test(f)))).toEqual([]);
-        for (const needed of ["dist/index.js", "dist/index.d.ts", "dist/provider.js", "dist/core/images.js", "images/catalogue.json", "schema.json", "PulumiPlugin.yaml", "plugin.js", "package.json"]) {
+        for (const needed of ["dist/index.js", "dist/index.d.ts", "dist/provider.js", "dist/core/images.js", "images/catalogue.json", "hosts/hadb-host.py", "schema.json", "PulumiPlugin.yaml", "plugin.js", "package.json"]) {
             expect(files).toContain(needed);
         }
         const catalogue = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, "images", "catalogue.json"), "utf8"));

@@ -70,8 +70,9 @@ describe("targetSpec: placing components with plain data", () => {
     });
 
     it("refuses a spec naming both or neither kind of target, with the target's own checks under targetSpec", async () => {
-        await expectRefusal(() => new EtcdCluster("etcd", { targetSpec: { docker: {}, kubernetes: {} } }), "hadb:index:EtcdCluster", ["`targetSpec`", "both `docker` and `kubernetes`"]);
-        await expectRefusal(() => new EtcdCluster("etcd", { targetSpec: { name: "x" } }), "hadb:index:EtcdCluster", ["`targetSpec`", "neither"]);
+        await expectRefusal(() => new EtcdCluster("etcd", { targetSpec: { docker: {}, kubernetes: {} } }), "hadb:index:EtcdCluster", ["`targetSpec`", "names `docker` and `kubernetes`"]);
+        await expectRefusal(() => new EtcdCluster("etcd", { targetSpec: { name: "x" } }), "hadb:index:EtcdCluster", ["`targetSpec`", "none of `docker`, `kubernetes` and `aws`"]);
+        await expectRefused(() => new EtcdCluster("etcd", { targetSpec: { aws: { vpcId: "vpc-1", subnets: [] } } }), "hadb:index:EtcdCluster", "targetSpec.aws.vpcId", "vpc-1");
         await expectRefused(() => new EtcdCluster("etcd", { targetSpec: { docker: { subnet: "10.0.0.0/8" } } }), "hadb:index:EtcdCluster", "targetSpec.docker.subnet", "10.0.0.0/8");
         await expectRefused(
             () => new EtcdCluster("etcd", { targetSpec: { kubernetes: { frontendServiceType: "LoadBalancer" } } }),
