@@ -14,6 +14,7 @@ export { HealthCheckTiming } from "./haproxy/config";
 export { DockerBaseImages, DockerTarget, DockerTargetArgs } from "./targets/docker";
 export { KubernetesTarget, KubernetesTargetArgs } from "./targets/kubernetes";
 export { AwsInstanceTypes, AwsSubnet, AwsTarget, AwsTargetArgs, AwsVolumeSettings } from "./targets/aws";
+export { NlbFrontend, NlbFrontendArgs } from "./nlb/nlbFrontend";
 export { TargetSpec } from "./targets/targetSpec";
 export { BackendServer, ClusterBackends, Engine } from "./core/backends";
 export { DeployedEndpoint, ServiceAddress, Target } from "./core/plan";

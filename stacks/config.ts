@@ -36,6 +36,8 @@ export interface StackConfig {
         readonly allowSingleZone: boolean;
         readonly databaseInstanceType: string;
         readonly amiId?: string;
+        /** "haproxy" (two HAProxy instances behind an NLB) or "nlb-direct" (an NLB straight at the members). */
+        readonly frontend: string;
     };
     readonly etcd: { readonly members: number; readonly publishClientPortsFrom?: number };
     readonly frontend: { readonly instances: number; readonly checkIntervalMs: number; readonly publish: boolean };
@@ -99,6 +101,7 @@ export function readStackConfig(): StackConfig {
             allowSingleZone: c.requireBoolean("awsAllowSingleZone"),
             databaseInstanceType: c.require("awsDatabaseInstanceType"),
             amiId: c.get("awsAmiId") || undefined,
+            frontend: c.require("awsFrontend"),
         },
         etcd: { members: c.requireNumber("etcdMembers"), publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") || undefined },
         frontend: {

@@ -2,6 +2,7 @@ import * as path from "path";
 import * as aws from "@pulumi/aws";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { BackendServer } from "../core/backends";
 import { ArgumentChecker, planOrFail } from "../core/errors";
 import { IMAGES, IMAGES_DIR, ImageName } from "../core/images";
 import { NameRegistry } from "../core/names";
@@ -12,6 +13,7 @@ import {
     AWS_FIRST_HOST_ADDRESS,
     AWS_IDLE_TIMEOUT_SECONDS,
     AWS_MIN_VOLUME_GIB,
+    AWS_NAME_LIMITS,
     AwsTargetArgs,
     DEBIAN_AMI_NAME,
     DEBIAN_AMI_OWNER,
@@ -32,6 +34,14 @@ import { dockerRunArgs, memberContainer } from "./memberContainer";
 
 export type { AwsInstanceTypes, AwsSubnet, AwsTargetArgs, AwsVolumeSettings } from "./awsPlan";
 
+/** One endpoint of a direct load balancer: its port, the servers behind it and the role path they must answer 200 on. */
+export interface DirectRoute {
+    readonly name: string;
+    readonly port: number;
+    readonly servers: readonly BackendServer[];
+    readonly checkPath: string;
+}
+
 /** How long `pulumi up` waits for a new member to report ready before it fails the update. */
 const READY_TIMEOUT_SECONDS = 1800;
 const READY_POLL_MS = 10_000;
@@ -47,6 +57,8 @@ interface AwsInternals {
     readonly groups: Map<string, aws.ec2.SecurityGroup>;
     readonly loadBalancerGroups: Map<string, aws.ec2.SecurityGroup>;
     readonly images: Map<ImageName, { ref: pulumi.Input<string>; repositoryArn?: pulumi.Output<string> }>;
+    /** The service each deployed member belongs to (a direct load balancer's rules go into its group). */
+    readonly serviceOf: Map<string, string>;
     readonly ami: pulumi.Input<string>;
     readonly region: pulumi.Output<string>;
     builder?: docker.Provider;
@@ -101,6 +113,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
             groups: new Map(),
             loadBalancerGroups: new Map(),
             images: new Map(),
+            serviceOf: new Map(),
             ami,
             region: aws.getRegionOutput({}, invoke).region,
         });
@@ -180,6 +193,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         let gate: pulumi.Input<pulumi.Resource[]> = dependsOn;
         const ready: pulumi.Output<string>[] = [];
         const members = plan.members.map((member, i): DeployedMember => {
+            own.serviceOf.set(member.name, plan.name);
             const { subnet, ip } = own.addresses.place(member.name);
             const nic = new aws.ec2.NetworkInterface(
                 `${member.name}-nic`,
@@ -256,6 +270,84 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         );
         const endpoints = this.loadBalancer(owner, plan, members);
         return { members, endpoints, resources: [inService] };
+    }
+
+    /** Throws an InvalidArgumentError when a direct load balancer of this name would break AWS's name limits. */
+    checkDirectLoadBalancer(name: string, ports: readonly number[], component: string): void {
+        const check = new ArgumentChecker(component);
+        const names: [string, string, number][] = [["load balancer", loadBalancerName(this.namePrefix, name), AWS_NAME_LIMITS.loadBalancer], ...ports.map((p): [string, string, number] => ["target group", targetGroupName(this.namePrefix, name, p), AWS_NAME_LIMITS.targetGroup])];
+        for (const [what, n, limit] of names) {
+            if (n.length > limit) check.fail("name", name, `the ${what} name "${n}" would be ${n.length} characters, above AWS's ${limit}`, "give the component a shorter name, or the target a shorter namePrefix");
+        }
+        this.internals.names.claim(component, [`${name}-nlb`], "load balancer");
+    }
+
+    /**
+     * "nlb-direct": an internal NLB straight at a cluster's members, no proxy tier. Each endpoint is a target group of
+     * the members' fixed IPs whose HTTP health check asks the member's role path (`/primary`, `/replica`) — AWS's
+     * fastest checks (5 s, 2 to change state). When no target is healthy an NLB sends to all of them (fail open), so
+     * during a failover writes can reach a demoted primary and fail there; connections to a target that turns
+     * unhealthy are closed. Slower and less strict than HaproxyFrontend: see README "Production on AWS".
+     */
+    directLoadBalancer(owner: pulumi.ComponentResource, name: string, routes: readonly DirectRoute[]): Record<string, pulumi.Output<DeployedEndpoint>> {
+        const own = this.internals;
+        const opts = { parent: owner, provider: this.provider };
+        const lbGroup = new aws.ec2.SecurityGroup(
+            `${name}-balancer`,
+            { vpcId: own.args.vpcId, name: `${this.namePrefix}-${name}-nlb`, description: `hadb ${name}: a load balancer straight at the members`, tags: this.tags({ Name: `${this.namePrefix}-${name}-nlb` }) },
+            opts,
+        );
+        const servers = [...new Map(routes.flatMap((r) => r.servers).map((s) => [s.name, s])).values()];
+        const memberPorts = [...new Set(servers.flatMap((s) => [s.port, s.checkPort]))];
+        for (const service of new Set(servers.map((s) => own.serviceOf.get(s.name)!))) {
+            const members = own.groups.get(service)!;
+            for (const port of memberPorts) {
+                new aws.vpc.SecurityGroupIngressRule(`${service}-${port}-from-${name}-nlb`, { securityGroupId: members.id, ipProtocol: "tcp", fromPort: port, toPort: port, referencedSecurityGroupId: lbGroup.id, description: `hadb: ${name} to ${service}` }, opts);
+                new aws.vpc.SecurityGroupEgressRule(`${name}-nlb-to-${service}-${port}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: port, toPort: port, referencedSecurityGroupId: members.id }, opts);
+            }
+        }
+        for (const route of routes) {
+            for (const sg of own.args.clientSecurityGroupIds ?? []) {
+                new aws.vpc.SecurityGroupIngressRule(`${name}-nlb-${route.port}-from-${sg}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: route.port, toPort: route.port, referencedSecurityGroupId: sg }, opts);
+            }
+            for (const cidr of own.args.clientCidrs ?? []) {
+                new aws.vpc.SecurityGroupIngressRule(`${name}-nlb-${route.port}-from-${cidr}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: route.port, toPort: route.port, cidrIpv4: cidr }, opts);
+            }
+        }
+        const nlb = new aws.lb.LoadBalancer(
+            `${name}-nlb`,
+            { name: loadBalancerName(this.namePrefix, name), loadBalancerType: "network", internal: true, subnets: own.args.subnets.map((s) => s.id), securityGroups: [lbGroup.id], enableCrossZoneLoadBalancing: true, tags: this.tags({}) },
+            opts,
+        );
+        return Object.fromEntries(
+            routes.map((route): [string, pulumi.Output<DeployedEndpoint>] => {
+                const group = new aws.lb.TargetGroup(
+                    `${name}-${route.name}`,
+                    {
+                        name: targetGroupName(this.namePrefix, name, route.port),
+                        port: route.servers[0].port,
+                        protocol: "TCP",
+                        targetType: "ip",
+                        vpcId: own.args.vpcId,
+                        deregistrationDelay: 0,
+                        connectionTermination: true,
+                        targetHealthStates: [{ enableUnhealthyConnectionTermination: true }],
+                        healthCheck: { enabled: true, protocol: "HTTP", port: String(route.servers[0].checkPort), path: route.checkPath, matcher: "200", interval: NLB_HEALTH_CHECK.interval, healthyThreshold: NLB_HEALTH_CHECK.healthyThreshold, unhealthyThreshold: NLB_HEALTH_CHECK.unhealthyThreshold, timeout: NLB_HEALTH_CHECK.timeout },
+                        tags: this.tags({}),
+                    },
+                    opts,
+                );
+                for (const server of route.servers) {
+                    new aws.lb.TargetGroupAttachment(`${name}-${route.name}-${server.name}`, { targetGroupArn: group.arn, targetId: server.host, port: server.port }, opts);
+                }
+                new aws.lb.Listener(
+                    `${name}-${route.name}`,
+                    { loadBalancerArn: nlb.arn, port: route.port, protocol: "TCP", tcpIdleTimeoutSeconds: own.args.idleTimeoutSeconds ?? AWS_IDLE_TIMEOUT_SECONDS, defaultActions: [{ type: "forward", targetGroupArn: group.arn }], tags: this.tags({}) },
+                    opts,
+                );
+                return [route.name, nlb.dnsName.apply((host) => ({ internal: [{ host, port: route.port }], external: [] }))];
+            }),
+        );
     }
 
     /** Resolves once the member's host wrote this instance's id into its ready parameter (bounded). */

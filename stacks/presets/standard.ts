@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
+    AwsTarget,
     ClusterBackends,
     DeployedEndpoint,
     FrontendPorts,
@@ -11,6 +12,7 @@ import {
     HaproxyFrontend,
     HaproxyFrontendArgs,
     MySqlCluster,
+    NlbFrontend,
     PostgresCluster,
     SynchronousMode,
     Target,
@@ -36,14 +38,23 @@ function servedPorts(ports: FrontendPorts, backends: ClusterBackends): FrontendP
 }
 
 /** `analyticsUrl` when the proxy serves analytics replicas. */
-function analyticsUrl(proxy: HaproxyFrontend, url: (address: pulumi.Output<ServiceAddress>) => pulumi.Output<string>) {
+function analyticsUrl(proxy: FrontDoor, url: (address: pulumi.Output<ServiceAddress>) => pulumi.Output<string>) {
     return proxy.analytics ? { analyticsUrl: url(clientAddress(proxy.analytics)) } : {};
 }
 
 /** Engines `hadb:engine` may name. */
 export const ENGINES = ["postgres", "mysql", "both"] as const;
 
-type Frontend = Pick<HaproxyFrontendArgs, "target" | "instances" | "publish" | "checks">;
+type Frontend = Pick<HaproxyFrontendArgs, "target" | "instances" | "publish" | "checks"> & { readonly direct: boolean };
+
+/** Where clients connect: an HAProxy tier, or on AWS with `hadb:awsFrontend nlb-direct` an NLB straight at the members. */
+type FrontDoor = Pick<HaproxyFrontend, "readWrite" | "readOnly" | "analytics">;
+
+function frontDoor(name: string, frontend: Frontend, backends: ClusterBackends, ports: FrontendPorts): FrontDoor {
+    const { direct, ...haproxy } = frontend;
+    if (direct) return new NlbFrontend(name.replace(/-proxy$/, "-nlb"), { target: frontend.target as AwsTarget, backends, ports: { readWrite: ports.readWrite, readOnly: ports.readOnly, analytics: ports.analytics } });
+    return new HaproxyFrontend(name, { ...haproxy, backends, ports: servedPorts(ports, backends) });
+}
 
 /** PostgreSQL on Patroni with its etcd, a fleet when the stack sizes one, behind HAProxy; its stack outputs. */
 function postgresStack(config: StackConfig, target: Target, frontend: Frontend) {
@@ -64,7 +75,7 @@ function postgresStack(config: StackConfig, target: Target, frontend: Frontend) 
         { dependsOn: [etcd] },
     );
     const reads = withFleet("pg-reads", pg, config.postgres.fleet);
-    const proxy = new HaproxyFrontend("pg-proxy", { ...frontend, backends: reads.backends, ports: servedPorts(config.postgres.ports, reads.backends) });
+    const proxy = frontDoor("pg-proxy", frontend, reads.backends, config.postgres.ports);
     return {
         etcd: { endpoints: etcd.publishedClientEndpoints, members: etcd.memberNames },
         postgres: {
@@ -90,7 +101,7 @@ function mysqlStack(config: StackConfig, target: Target, frontend: Frontend) {
         bootstrapSql: config.mysql.bootstrapSql,
     });
     const reads = withFleet("mysql-reads", mysql, config.mysql.fleet);
-    const proxy = new HaproxyFrontend("mysql-proxy", { ...frontend, backends: reads.backends, ports: servedPorts(config.mysql.ports, reads.backends) });
+    const proxy = frontDoor("mysql-proxy", frontend, reads.backends, config.mysql.ports);
     return {
         mysql: {
             rwUrl: mysql.connectionUrl(clientAddress(proxy.readWrite), "app"),
@@ -111,7 +122,16 @@ export function standardPreset(config: StackConfig, target: Target) {
     if (!(ENGINES as readonly string[]).includes(config.engine)) {
         throw new pulumi.RunError(`config \`hadb:engine\` is "${config.engine}": not an engine. Fix: use one of ${ENGINES.join(", ")}.`);
     }
-    const frontend: Frontend = { target, instances: config.frontend.instances, publish: config.frontend.publish, checks: { intervalMs: config.frontend.checkIntervalMs, fall: 2, rise: 1 } };
+    if (config.aws.frontend !== "haproxy" && (config.aws.frontend !== "nlb-direct" || config.target !== "aws")) {
+        throw new pulumi.RunError(`config \`hadb:awsFrontend\` is "${config.aws.frontend}" on target "${config.target}". Fix: use "haproxy", or "nlb-direct" with target aws.`);
+    }
+    const frontend: Frontend = {
+        target,
+        instances: config.frontend.instances,
+        publish: config.frontend.publish,
+        checks: { intervalMs: config.frontend.checkIntervalMs, fall: 2, rise: 1 },
+        direct: config.aws.frontend === "nlb-direct",
+    };
     return {
         ...(config.engine !== "mysql" ? postgresStack(config, target, frontend) : {}),
         ...(config.engine !== "postgres" ? mysqlStack(config, target, frontend) : {}),

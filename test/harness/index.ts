@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { checkDeployable, destroyStackObjects, dockerProvider, InitError, ProviderContext, ProviderOperations, VALUE_ONLY_TYPES } from "./dockerApply";
 import { contextDigest } from "./imageContext";
-import { generatedPassword, RecordedResource, runStack } from "./mockRun";
+import { generatedPassword, mockId, RecordedResource, runStack } from "./mockRun";
 import { formatPlan, Goal, Plan, Planner, previewOutputs, StateResource, Step, stepLine } from "./plan";
 import { checkInputs, CONTAINER, IMAGE, readBack, VOLUME } from "./schema";
 import { ConfigValues, PROJECT_ROOT } from "./stackConfig";
@@ -326,7 +326,8 @@ export function simulatedProvider(): ProviderOperations {
             const metadata = { ...inputs.metadata, name: `${goal.name}-${idOf([goal.urn, inputs]).slice(0, 8)}` };
             return { id: metadata.name, outputs: { ...inputs, metadata } };
         }
-        return { id: inputs.name ?? `${goal.name}-id`, outputs: { ...readBack(goal.type, inputs), id: `${idOf([goal.urn, inputs])}` } };
+        // The mocks' IDs (AWS-shaped for instances and volumes): a ready parameter names the instance by it.
+        return { id: inputs.name ?? mockId(goal.type, goal.name), outputs: { ...readBack(goal.type, inputs), id: `${idOf([goal.urn, inputs])}` } };
     };
     return {
         create: async (goal, inputs) => answer(goal, inputs),

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { AwsTarget, EtcdCluster, HaproxyFrontend, PostgresCluster } from "../../components";
+import { AwsTarget, EtcdCluster, HaproxyFrontend, MySqlCluster, NlbFrontend, PostgresCluster } from "../../components";
 import { readUserData } from "../../components/targets/awsHost";
 import { AddressBook, AwsSubnet, AwsTargetArgs, ingressRules, validateAwsTargetArgs } from "../../components/targets/awsPlan";
 import { dockerRunArgs, memberContainer } from "../../components/targets/memberContainer";
@@ -279,4 +279,34 @@ describe("memberContainer: one definition for a Docker container and an EC2 host
         expect(args.slice(args.indexOf("--entrypoint"))).toEqual(["--entrypoint", "/bin/prog", "img", "--flag", "arg"]);
         expect(args.slice(args.indexOf("--env"), args.indexOf("--env") + 2)).toEqual(["--env", "A=b c"]);
     });
+});
+
+describe("nlb-direct: an NLB straight at the members (hadb:awsFrontend)", () => {
+    it("replaces the HAProxy tier by target groups of the members' fixed IPs checked on their role paths, keeping every rule", async () => {
+        const run = await runStack("prod", { config: { "hadb:awsFrontend": "nlb-direct" } });
+        expect(awsViolations(facts(run.resources))).toEqual([]);
+        expect(byType(run.resources, "aws:ec2/instance:Instance").filter((i) => i.name.includes("proxy"))).toEqual([]);
+        const group = named(run.resources, "aws:lb/targetGroup:TargetGroup", "pg-nlb-read-write").inputs;
+        expect(group).toMatchObject({ port: 5432, targetType: "ip", healthCheck: { protocol: "HTTP", port: "8008", path: "/primary", matcher: "200", interval: 5, healthyThreshold: 2, unhealthyThreshold: 2 }, targetHealthStates: [{ enableUnhealthyConnectionTermination: true }] });
+        const ro = byType(run.resources, "aws:lb/targetGroupAttachment:TargetGroupAttachment").filter((a) => a.name.startsWith("pg-nlb-read-only-")).map((a) => a.name.replace("pg-nlb-read-only-", ""));
+        // Read-only: members and the read replica; the analytics replica only behind the analytics endpoint.
+        expect(ro.sort()).toEqual(["pg-0", "pg-1", "pg-2", "pg-reads-0"]);
+        expect(byType(run.resources, "aws:lb/targetGroupAttachment:TargetGroupAttachment").filter((a) => a.name.startsWith("pg-nlb-analytics-")).map((a) => a.name)).toEqual(["pg-nlb-analytics-pg-reads-1"]);
+        // The members admit the NLB's group on SQL and on the role-check port, and nothing new from elsewhere.
+        const fromNlb = byType(run.resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").filter((r) => r.inputs.referencedSecurityGroupId === "pg-nlb-balancer-id");
+        expect(fromNlb.map((r) => `${r.inputs.securityGroupId}:${r.inputs.fromPort}`).sort()).toEqual(["pg-members-id:5432", "pg-members-id:8008", "pg-reads-members-id:5432", "pg-reads-members-id:8008"]);
+        expect((run.outputs as { postgres: { analyticsUrl: string } }).postgres.analyticsUrl).toMatch(/pg-nlb-0123456789\.elb\.eu-west-1\.amazonaws\.com:5002\/app$/);
+        expect((run.outputs as { postgres: { rwUrl: string } }).postgres.rwUrl).toMatch(/@internal-hadb-prod-pg-nlb-0123456789\.elb\.eu-west-1\.amazonaws\.com:5000\/app$/);
+    }, 120_000);
+
+    it("is refused off AWS and for multi-primary groups, naming the fix", async () => {
+        await expect(runStack("dev", { config: { "hadb:awsFrontend": "nlb-direct" } })).rejects.toThrow(/hadb:awsFrontend.*Fix: use "haproxy", or "nlb-direct" with target aws/);
+        const { error } = await declare(() => {
+            const target = new AwsTarget("aws", ARGS);
+            const mysql = new MySqlCluster("mysql", { target, members: 3, mode: "multi-primary" });
+            new NlbFrontend("mysql-nlb", { target, backends: mysql.backends });
+        });
+        expect(error).toBeInstanceOf(pulumi.ResourceError);
+        expect((error as Error).message).toMatch(/argument `backends`.*multi-primary.*Fix: use HaproxyFrontend/);
+    }, 120_000);
 });

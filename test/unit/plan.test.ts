@@ -131,7 +131,7 @@ describe("npm run plan -- --diff: what a change does to a deployed stack", () =>
             for (const f of ["Pulumi.yaml", "Pulumi.dev.yaml", "components", "images", "node_modules"]) fs.symlinkSync(path.join(PROJECT_ROOT, f), path.join(root, f));
             fs.cpSync(path.join(PROJECT_ROOT, "stacks"), path.join(root, "stacks"), { recursive: true });
             const preset = path.join(root, "stacks", "presets", "standard.ts");
-            fs.writeFileSync(preset, fs.readFileSync(preset, "utf8").replace('new HaproxyFrontend("mysql-proxy"', 'new HaproxyFrontend("shop-proxy"'));
+            fs.writeFileSync(preset, fs.readFileSync(preset, "utf8").replace('frontDoor("mysql-proxy"', 'frontDoor("shop-proxy"'));
             const p = await preview("dev", { state, stackImages: true, root });
             expect(changedSteps(p)).toEqual({ "mysql-proxy": "delete", "mysql-proxy-0": "delete", "shop-proxy": "create", "shop-proxy-0": "create" });
             const md = diffMarkdown("dev", p);
