@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { checkDeployable, destroyStackObjects, dockerProvider, InitError, ProviderContext, ProviderOperations, VALUE_ONLY_TYPES } from "./dockerApply";
 import { contextDigest } from "./imageContext";
-import { generatedPassword, mockId, RecordedResource, runStack } from "./mockRun";
+import { awsOutputs, generatedPassword, mockId, RecordedResource, runStack } from "./mockRun";
 import { formatPlan, Goal, Plan, Planner, previewOutputs, StateResource, Step, stepLine } from "./plan";
 import { checkInputs, CONTAINER, IMAGE, readBack, VOLUME } from "./schema";
 import { ConfigValues, PROJECT_ROOT } from "./stackConfig";
@@ -327,7 +327,7 @@ export function simulatedProvider(): ProviderOperations {
             return { id: metadata.name, outputs: { ...inputs, metadata } };
         }
         // The mocks' IDs (AWS-shaped for instances and volumes): a ready parameter names the instance by it.
-        return { id: inputs.name ?? mockId(goal.type, goal.name), outputs: { ...readBack(goal.type, inputs), id: `${idOf([goal.urn, inputs])}` } };
+        return { id: inputs.name ?? mockId(goal.type, goal.name), outputs: { ...readBack(goal.type, inputs), ...awsOutputs(goal.type, inputs), id: `${idOf([goal.urn, inputs])}` } };
     };
     return {
         create: async (goal, inputs) => answer(goal, inputs),

@@ -104,7 +104,19 @@ function computedState(type: string, urn: string, inputs: Record<string, any>, o
             const suffix = crypto.createHash("sha256").update(JSON.stringify([inputs.data, inputs.stringData])).digest("hex").slice(0, 8);
             return { metadata: { ...inputs.metadata, name: `${urn.split("::").pop()}-${suffix}` } };
         }
-        // The AWS outputs hadb reads: repository URL and ARNs, parameter versions, a load balancer's DNS name.
+        case "random:index/randomPassword:RandomPassword": {
+            const previous = options.randomState?.[urn]?.result;
+            if (typeof previous === "string") return { result: previous };
+            return { result: generatedPassword(inputs, options.randomSeed === undefined ? undefined : `${options.randomSeed}\0${urn}`) };
+        }
+        default:
+            return awsOutputs(type, inputs);
+    }
+}
+
+/** The AWS outputs hadb reads, as the provider computes them: repository URL and ARNs, parameter versions, a load balancer's DNS name. */
+export function awsOutputs(type: string, inputs: Record<string, any>): Record<string, any> {
+    switch (type) {
         case "aws:ecr/repository:Repository":
             return { repositoryUrl: `123456789012.dkr.ecr.${AWS_MOCK_REGION}.amazonaws.com/${inputs.name}`, arn: `arn:aws:ecr:${AWS_MOCK_REGION}:123456789012:repository/${inputs.name}`, registryId: "123456789012" };
         case "aws:ssm/parameter:Parameter":
@@ -116,11 +128,6 @@ function computedState(type: string, urn: string, inputs: Record<string, any>, o
         case "aws:iam/role:Role":
         case "aws:iam/instanceProfile:InstanceProfile":
             return { arn: `arn:aws:iam::123456789012:${type.endsWith("Role") ? "role" : "instance-profile"}/${inputs.name}` };
-        case "random:index/randomPassword:RandomPassword": {
-            const previous = options.randomState?.[urn]?.result;
-            if (typeof previous === "string") return { result: previous };
-            return { result: generatedPassword(inputs, options.randomSeed === undefined ? undefined : `${options.randomSeed}\0${urn}`) };
-        }
         default:
             return {};
     }
