@@ -73,7 +73,8 @@ describe("GitHub workflows", () => {
                 expect(step.with?.["persist-credentials"], `job ${name}: checkout keeps no token in .git/config`).toBe(false);
             }
             const writes = Object.entries(job.permissions ?? {}).filter(([, v]) => v === "write").map(([k]) => k);
-            expect(writes, `job ${name}`).toEqual(writes.length ? ["pull-requests"] : []);
+            // id-token only where a job exchanges GitHub's OIDC token for cloud credentials (the prod preview).
+            expect(writes, `job ${name}`).toEqual(writes.length ? (name === "pulumi-preview" ? ["pull-requests", "id-token"] : ["pull-requests"]) : []);
             // A secret's value in a job's env reaches every step (npm ci included); only `!= ''` tests belong there.
             for (const v of Object.values<string>(job.env ?? {})) if (String(v).includes("secrets.")) expect(v, `job ${name}`).toMatch(/^\$\{\{ secrets\.\w+ != '' \}\}$/);
         }
