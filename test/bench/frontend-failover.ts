@@ -56,7 +56,18 @@ async function startNlbLike(network: string, postgres: string[], mysql: string[]
     ], { timeout: 60_000 });
 }
 
-type Round = { hadb: number; nlb: number; acknowledged: number; lost: number };
+/** First acknowledged write after the kill, and the last failed one: fail open makes writes alternate in between. */
+type Recovery = { first: number; settled: number; failed: number };
+type Round = { hadb: Recovery; nlb: Recovery; acknowledged: number; lost: number };
+
+function recovery(writer: OrderWriter<unknown>, since: number, oldServer: string | undefined): Recovery {
+    const after = writer.attempts.filter((a) => a.at > since);
+    const lastFailure = after.filter((a) => !a.ok).at(-1);
+    return { first: writer.firstSuccessAfter(since, oldServer)!, settled: lastFailure ? (lastFailure.at - since) / 1000 : 0, failed: after.filter((a) => !a.ok).length };
+}
+
+/** Writes are settled once the last 30 attempts all succeeded. */
+const settledWriter = (writer: OrderWriter<unknown>) => writer.attempts.length >= 30 && writer.attempts.slice(-30).every((a) => a.ok);
 
 async function killRound(kind: "postgres" | "mysql", rwUrl: string, victim: string, lost: (acknowledged: number[]) => Promise<number>): Promise<Round> {
     const writer = (url: string): OrderWriter<unknown> => (kind === "postgres" ? new OrderWriter(postgresOrders(url)) : new OrderWriter(mysqlOrders(url))) as OrderWriter<unknown>;
@@ -68,10 +79,14 @@ async function killRound(kind: "postgres" | "mysql", rwUrl: string, victim: stri
     await containers.kill(victim);
     await writers.hadb.waitForSuccessAfter(at, old.hadb, 120_000);
     await writers.nlb.waitForSuccessAfter(at, old.nlb, 120_000);
+    await waitFor("writes settled through both front ends", async () => settledWriter(writers.hadb) && settledWriter(writers.nlb), 120_000, 200);
     for (const w of Object.values(writers)) await w.stop();
     const acknowledged = [...writers.hadb.acknowledged, ...writers.nlb.acknowledged];
-    return { hadb: writers.hadb.firstSuccessAfter(at, old.hadb)!, nlb: writers.nlb.firstSuccessAfter(at, old.nlb)!, acknowledged: acknowledged.length, lost: await lost(acknowledged) };
+    return { hadb: recovery(writers.hadb, at, old.hadb), nlb: recovery(writers.nlb, at, old.nlb), acknowledged: acknowledged.length, lost: await lost(acknowledged) };
 }
+
+const describe = (r: Round) =>
+    `hadb first ${r.hadb.first.toFixed(2)} s, settled ${r.hadb.settled.toFixed(2)} s (${r.hadb.failed} failed); nlb-like first ${r.nlb.first.toFixed(2)} s, settled ${r.nlb.settled.toFixed(2)} s (${r.nlb.failed} failed); ${r.acknowledged} acknowledged, ${r.lost} lost`;
 
 async function main(): Promise<void> {
     await down("dev", () => {}, { destroyData: true });
@@ -87,7 +102,7 @@ async function main(): Promise<void> {
         const leader = pg.members.find((c) => c.endsWith(`-${leaderOf(cluster)!.name}`))!;
         const r = await killRound("postgres", pg.rwUrl, leader, async (acked) => (await missingPostgres(pg.rwUrl, acked)).length);
         results.postgres.push(r);
-        console.log(`round ${round} postgres kill: hadb ${r.hadb.toFixed(2)} s, nlb-like ${r.nlb.toFixed(2)} s, ${r.acknowledged} acknowledged, ${r.lost} lost`);
+        console.log(`round ${round} postgres kill: ${describe(r)}`);
         await containers.start(leader);
         await waitFor("PostgreSQL healthy", async () => healthyCluster(await patroniCluster(pg.members), pg.members.length, 1), 180_000, 250);
 
@@ -95,16 +110,19 @@ async function main(): Promise<void> {
         const primary = my.members[statuses.findIndex((s) => s?.role === "PRIMARY")];
         const m = await killRound("mysql", my.rwUrl, primary, async (acked) => (await missingMySql(my.rwUrl, acked)).length);
         results.mysql.push(m);
-        console.log(`round ${round} mysql kill: hadb ${m.hadb.toFixed(2)} s, nlb-like ${m.nlb.toFixed(2)} s, ${m.acknowledged} acknowledged, ${m.lost} lost`);
+        console.log(`round ${round} mysql kill: ${describe(m)}`);
         await containers.start(primary);
         await waitFor("MySQL group whole", async () => groupFormed(await memberStatuses(my.members)), 240_000, 500);
     }
-    console.log("\n| engine | hadb HAProxy tier (1 s checks, fall 2) | NLB-like (5 s checks, 2 to change, fail open) | ratio | lost |\n|---|---|---|---|---|");
+    console.log("\n| engine | front end | first write after the kill | writes failing until | failed attempts | lost |\n|---|---|---|---|---|---|");
+    const range = (v: number[]) => `${median(v).toFixed(1)} s (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})`;
     for (const [engine, rs] of Object.entries(results)) {
-        const h = rs.map((r) => r.hadb);
-        const n = rs.map((r) => r.nlb);
-        const range = (v: number[]) => `${median(v).toFixed(1)} s (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})`;
-        console.log(`| ${engine} | ${range(h)} | ${range(n)} | ${(median(n) / median(h)).toFixed(2)} | ${rs.reduce((a, r) => a + r.lost, 0)} |`);
+        for (const [label, key] of [["hadb HAProxy tier (1 s checks, fall 2)", "hadb"], ["NLB-like (5 s checks, 2 to change, fail open)", "nlb"]] as const) {
+            const rec = rs.map((r) => r[key]);
+            console.log(`| ${engine} | ${label} | ${range(rec.map((x) => x.first))} | ${range(rec.map((x) => x.settled))} | ${median(rec.map((x) => x.failed))} | ${rs.reduce((a, r) => a + r.lost, 0)} |`);
+        }
+        const ratio = median(rs.map((r) => r.nlb.settled)) / median(rs.map((r) => r.hadb.settled));
+        console.log(`| ${engine} | NLB-like : hadb (writes failing until) | | ${ratio.toFixed(2)} | | |`);
     }
     removeNlbLike();
     await down("dev", () => {}, { destroyData: true });
