@@ -4,6 +4,10 @@ import { StackConfig } from "./config";
 
 /** The target the stack's config names. */
 export function stackTarget(config: StackConfig): Target {
+    // Checked before anything is declared: a refused stack leaves nothing half-registered.
+    if (config.aws.frontend !== "haproxy" && (config.aws.frontend !== "nlb-direct" || config.target !== "aws")) {
+        throw new pulumi.RunError(`config \`hadb:awsFrontend\` is "${config.aws.frontend}" on target "${config.target}". Fix: use "haproxy", or "nlb-direct" with target aws.`);
+    }
     switch (config.target) {
         case "docker":
             return new DockerTarget("local", {

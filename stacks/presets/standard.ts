@@ -122,9 +122,6 @@ export function standardPreset(config: StackConfig, target: Target) {
     if (!(ENGINES as readonly string[]).includes(config.engine)) {
         throw new pulumi.RunError(`config \`hadb:engine\` is "${config.engine}": not an engine. Fix: use one of ${ENGINES.join(", ")}.`);
     }
-    if (config.aws.frontend !== "haproxy" && (config.aws.frontend !== "nlb-direct" || config.target !== "aws")) {
-        throw new pulumi.RunError(`config \`hadb:awsFrontend\` is "${config.aws.frontend}" on target "${config.target}". Fix: use "haproxy", or "nlb-direct" with target aws.`);
-    }
     const frontend: Frontend = {
         target,
         instances: config.frontend.instances,

@@ -144,7 +144,7 @@ describe("npm run plan -- --diff: what a change does to a deployed stack", () =>
 
     it("the CLI diffs every stack against a git ref and exits 0; no change reads as no change", () => {
         const started = Date.now();
-        const run = spawnSync(process.execPath, ["--import", "tsx", "test/plan/cli.ts", "--all", "--diff", "HEAD"], { cwd: PROJECT_ROOT, encoding: "utf8", timeout: 120_000 });
+        const run = spawnSync(process.execPath, ["--import", "tsx", "test/plan/cli.ts", "--all", "--diff", "HEAD"], { cwd: PROJECT_ROOT, encoding: "utf8", timeout: 170_000 });
         console.log(`[measure] npm run plan -- --all --diff HEAD: ${((Date.now() - started) / 1000).toFixed(2)} s`);
         expect(run.status, run.stderr).toBe(0);
         for (const stack of STACKS) expect(run.stdout).toContain(`### Stack \`${stack}\``);
@@ -154,5 +154,5 @@ describe("npm run plan -- --diff: what a change does to a deployed stack", () =>
         else console.log("[plan] the working tree has changes: the no-change assertion runs on a clean checkout only");
         const bad = spawnSync(process.execPath, ["--import", "tsx", "test/plan/cli.ts", "dev", "--diff", "no-such-ref-here"], { cwd: PROJECT_ROOT, encoding: "utf8", timeout: 60_000 });
         expect(bad.status).not.toBe(0);
-    });
+    }, 240_000);
 });
