@@ -331,6 +331,8 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                         vpcId: own.args.vpcId,
                         deregistrationDelay: 0,
                         connectionTermination: true,
+                        // Connections arrive from the NLB's own addresses in the subnets, which access rules admit.
+                        preserveClientIp: "false",
                         targetHealthStates: [{ enableUnhealthyConnectionTermination: true }],
                         healthCheck: { enabled: true, protocol: "HTTP", port: String(route.servers[0].checkPort), path: route.checkPath, matcher: "200", interval: NLB_HEALTH_CHECK.interval, healthyThreshold: NLB_HEALTH_CHECK.healthyThreshold, unhealthyThreshold: NLB_HEALTH_CHECK.unhealthyThreshold, timeout: NLB_HEALTH_CHECK.timeout },
                         tags: this.tags({}),
@@ -571,6 +573,8 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                         // A proxy leaving is cut off at once: its clients reconnect through another.
                         deregistrationDelay: 0,
                         connectionTermination: true,
+                        // Connections arrive from the NLB's own addresses in the subnets, which access rules admit.
+                        preserveClientIp: "false",
                         healthCheck: { ...NLB_HEALTH_CHECK, enabled: true },
                         tags: this.tags({}),
                     },
