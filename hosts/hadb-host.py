@@ -101,16 +101,19 @@ def place_files(doc):
 
 def pull_image(doc):
     image = doc["image"]
-    if sh("docker", "image", "inspect", image, check=False).returncode == 0:
-        return
     registry = image.split("/")[0]
-    if ".dkr.ecr." in registry:
-        def login():
-            password = sh("aws", "ecr", "get-login-password", "--region", doc["region"]).stdout
-            return sh("docker", "login", "--username", "AWS", "--password-stdin", registry, input=password).returncode == 0
-        retry("ECR login", login, 300, 10)
-    # The stand-in loads images instead of pulling: present by then, the pull is never needed.
-    retry(f"image {image}", lambda: sh("docker", "image", "inspect", image, check=False).returncode == 0 or sh("docker", "pull", "-q", image, check=False).returncode == 0, 900, 10)
+
+    def present_or_pulled():
+        # Present already (a stand-in host has it loaded; a rebooted host kept it), else log in to ECR and pull.
+        if sh("docker", "image", "inspect", image, check=False).returncode == 0:
+            return True
+        if ".dkr.ecr." in registry:
+            password = sh("aws", "ecr", "get-login-password", "--region", doc["region"], check=False)
+            if password.returncode != 0 or sh("docker", "login", "--username", "AWS", "--password-stdin", registry, input=password.stdout, check=False).returncode != 0:
+                return False
+        return sh("docker", "pull", "-q", image, check=False).returncode == 0
+
+    retry(f"image {image}", present_or_pulled, 900, 10)
 
 
 def install_unit(doc):

@@ -34,6 +34,9 @@ ensure_base() {
   # debootstrap's own default mirror unless DEBIAN_MIRROR names another.
   debootstrap --variant=minbase "$suite" "$dir" ${DEBIAN_MIRROR:+"$DEBIAN_MIRROR"} >/tmp/hadb-debootstrap-"$suite".log 2>&1 \
     || { tail -20 /tmp/hadb-debootstrap-"$suite".log >&2; exit 1; }
+  # debootstrap's root is the mktemp directory (0700): an image root that storage drivers other than overlay2 (vfs)
+  # apply as is, and then nothing running as a non-root user can read it.
+  chmod 755 "$dir"
   tar -C "$dir" -c . | docker import - "$name" >/dev/null
   rm -rf "$dir"
 }
@@ -46,6 +49,14 @@ build_image() {
     || { printf '%s\n' "$out" | tail -30 >&2; exit 1; }
 }
 
+# The stand-in EC2 host (test/aws/standin): systemd, cloud-init and Docker in a container, for the AWS live test.
+build_host_image() {
+  local out
+  log "building hadb/aws-host:local (base hadb-base:trixie)"
+  out=$(DOCKER_BUILDKIT=0 docker build --build-arg BASE_IMAGE=hadb-base:trixie -t hadb/aws-host:local test/aws/standin/image 2>&1) \
+    || { printf '%s\n' "$out" | tail -30 >&2; exit 1; }
+}
+
 ensure_engine
 # Each image and its Debian suite, from the catalogue every target reads too.
 node -e 'for (const [name, spec] of Object.entries(require("./images/catalogue.json"))) console.log(name, spec.suite)' |
@@ -53,4 +64,6 @@ node -e 'for (const [name, spec] of Object.entries(require("./images/catalogue.j
     ensure_base "$suite"
     build_image "$name" "hadb-base:$suite"
   done
+ensure_base trixie
+build_host_image
 log "ready"

@@ -88,7 +88,9 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         super("hadb:index:AwsTarget", name, {}, opts);
         planOrFail(this, () => validateAwsTargetArgs(name, args));
         this.namePrefix = args.namePrefix ?? `hadb-${pulumi.getStack()}`.slice(0, 12).replace(/-+$/, "");
-        this.clusterRanges = args.subnets.map((s) => s.cidr);
+        // The subnets (members, proxies, NLBs) and the named client ranges, which the security groups admit to the
+        // servers' client ports too: pg_hba and MySQL's account hosts must not refuse what the groups let through.
+        this.clusterRanges = [...args.subnets.map((s) => s.cidr), ...(args.clientCidrs ?? [])];
         this.provider = (this.getProvider("aws::") as aws.Provider | undefined) ?? new aws.Provider(`${name}-account`, { region: args.region as aws.Region | undefined }, { parent: this });
         const invoke = { parent: this, provider: this.provider };
         const ami =

@@ -49,7 +49,7 @@ export interface ApplyOptions extends Omit<ClusterOptions, "stack"> {
 }
 
 /** Each custom resource's dependencies, as the engine orders them (a component dependency means its custom descendants). */
-function dependencies(resources: readonly RecordedResource[]): Map<string, string[]> {
+export function dependencies(resources: readonly RecordedResource[]): Map<string, string[]> {
     const byUrn = new Map(resources.map((r) => [r.urn, r]));
     const children = new Map<string, string[]>();
     for (const r of resources) if (r.parent) children.set(r.parent, [...(children.get(r.parent) ?? []), r.urn]);
