@@ -34,6 +34,17 @@ import { dockerRunArgs, memberContainer } from "./memberContainer";
 
 export type { AwsInstanceTypes, AwsSubnet, AwsTargetArgs, AwsVolumeSettings } from "./awsPlan";
 
+/** One listener of a load balancer: its port, the IP targets behind it and how the NLB checks them. */
+interface BalancedRoute {
+    readonly name: string;
+    readonly port: number;
+    readonly targetPort: number;
+    readonly targets: readonly { readonly name: string; readonly host: string; readonly port: number }[];
+    readonly healthCheck: aws.types.input.lb.TargetGroupHealthCheck;
+    /** Close connections to a target that turns unhealthy (direct: a member that lost its role). */
+    readonly terminateUnhealthy: boolean;
+}
+
 /** One endpoint of a direct load balancer: its port, the servers behind it and the role path they must answer 200 on. */
 export interface DirectRoute {
     readonly name: string;
@@ -294,11 +305,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
     directLoadBalancer(owner: pulumi.ComponentResource, name: string, routes: readonly DirectRoute[]): Record<string, pulumi.Output<DeployedEndpoint>> {
         const own = this.internals;
         const opts = { parent: owner, provider: this.provider };
-        const lbGroup = new aws.ec2.SecurityGroup(
-            `${name}-balancer`,
-            { vpcId: own.args.vpcId, name: `${this.namePrefix}-${name}-nlb`, description: `hadb ${name}: a load balancer straight at the members`, tags: this.tags({ Name: `${this.namePrefix}-${name}-nlb` }) },
-            opts,
-        );
+        const lbGroup = this.balancerGroup(name, "a load balancer straight at the members", routes.map((r) => r.port), opts);
         const servers = [...new Map(routes.flatMap((r) => r.servers).map((s) => [s.name, s])).values()];
         const memberPorts = [...new Set(servers.flatMap((s) => [s.port, s.checkPort]))];
         for (const service of new Set(servers.map((s) => own.serviceOf.get(s.name)!))) {
@@ -308,49 +315,18 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                 new aws.vpc.SecurityGroupEgressRule(`${name}-nlb-to-${service}-${port}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: port, toPort: port, referencedSecurityGroupId: members.id }, opts);
             }
         }
-        for (const route of routes) {
-            for (const sg of own.args.clientSecurityGroupIds ?? []) {
-                new aws.vpc.SecurityGroupIngressRule(`${name}-nlb-${route.port}-from-${sg}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: route.port, toPort: route.port, referencedSecurityGroupId: sg }, opts);
-            }
-            for (const cidr of own.args.clientCidrs ?? []) {
-                new aws.vpc.SecurityGroupIngressRule(`${name}-nlb-${route.port}-from-${cidr}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: route.port, toPort: route.port, cidrIpv4: cidr }, opts);
-            }
-        }
-        const nlb = new aws.lb.LoadBalancer(
-            `${name}-nlb`,
-            { name: loadBalancerName(this.namePrefix, name), loadBalancerType: "network", internal: true, subnets: own.args.subnets.map((s) => s.id), securityGroups: [lbGroup.id], enableCrossZoneLoadBalancing: true, tags: this.tags({}) },
+        return this.networkLoadBalancer(
+            name,
+            lbGroup,
+            routes.map((route) => ({
+                name: route.name,
+                port: route.port,
+                targetPort: route.servers[0].port,
+                targets: route.servers.map((server) => ({ name: server.name, host: server.host, port: server.port })),
+                healthCheck: { enabled: true, protocol: "HTTP", port: String(route.servers[0].checkPort), path: route.checkPath, matcher: "200", interval: NLB_HEALTH_CHECK.interval, healthyThreshold: NLB_HEALTH_CHECK.healthyThreshold, unhealthyThreshold: NLB_HEALTH_CHECK.unhealthyThreshold, timeout: NLB_HEALTH_CHECK.timeout },
+                terminateUnhealthy: true,
+            })),
             opts,
-        );
-        return Object.fromEntries(
-            routes.map((route): [string, pulumi.Output<DeployedEndpoint>] => {
-                const group = new aws.lb.TargetGroup(
-                    `${name}-${route.name}`,
-                    {
-                        name: targetGroupName(this.namePrefix, name, route.port),
-                        port: route.servers[0].port,
-                        protocol: "TCP",
-                        targetType: "ip",
-                        vpcId: own.args.vpcId,
-                        deregistrationDelay: 0,
-                        connectionTermination: true,
-                        // Connections arrive from the NLB's own addresses in the subnets, which access rules admit.
-                        preserveClientIp: "false",
-                        targetHealthStates: [{ enableUnhealthyConnectionTermination: true }],
-                        healthCheck: { enabled: true, protocol: "HTTP", port: String(route.servers[0].checkPort), path: route.checkPath, matcher: "200", interval: NLB_HEALTH_CHECK.interval, healthyThreshold: NLB_HEALTH_CHECK.healthyThreshold, unhealthyThreshold: NLB_HEALTH_CHECK.unhealthyThreshold, timeout: NLB_HEALTH_CHECK.timeout },
-                        tags: this.tags({}),
-                    },
-                    opts,
-                );
-                for (const server of route.servers) {
-                    new aws.lb.TargetGroupAttachment(`${name}-${route.name}-${server.name}`, { targetGroupArn: group.arn, targetId: server.host, port: server.port }, opts);
-                }
-                new aws.lb.Listener(
-                    `${name}-${route.name}`,
-                    { loadBalancerArn: nlb.arn, port: route.port, protocol: "TCP", tcpIdleTimeoutSeconds: own.args.idleTimeoutSeconds ?? AWS_IDLE_TIMEOUT_SECONDS, defaultActions: [{ type: "forward", targetGroupArn: group.arn }], tags: this.tags({}) },
-                    opts,
-                );
-                return [route.name, nlb.dnsName.apply((host) => ({ internal: [{ host, port: route.port }], external: [] }))];
-            }),
         );
     }
 
@@ -502,19 +478,9 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         new aws.vpc.SecurityGroupEgressRule(`${plan.name}-egress`, { securityGroupId: group.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "hadb: hosts reach AWS APIs, the image registry and their peers" }, opts);
         own.groups.set(plan.name, group);
         if (plan.endpoints.length) {
-            const lbGroup = new aws.ec2.SecurityGroup(
-                `${plan.name}-balancer`,
-                { vpcId: own.args.vpcId, name: `${this.namePrefix}-${plan.name}-nlb`, description: `hadb ${plan.name}: its load balancer`, tags: this.tags({ Name: `${this.namePrefix}-${plan.name}-nlb` }) },
-                opts,
-            );
+            const lbGroup = this.balancerGroup(plan.name, "its load balancer", plan.endpoints.map((e) => e.port), opts);
             own.loadBalancerGroups.set(plan.name, lbGroup);
             for (const e of plan.endpoints) {
-                for (const sg of own.args.clientSecurityGroupIds ?? []) {
-                    new aws.vpc.SecurityGroupIngressRule(`${plan.name}-nlb-${e.port}-from-${sg}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: e.port, toPort: e.port, referencedSecurityGroupId: sg }, opts);
-                }
-                for (const cidr of own.args.clientCidrs ?? []) {
-                    new aws.vpc.SecurityGroupIngressRule(`${plan.name}-nlb-${e.port}-from-${cidr}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: e.port, toPort: e.port, cidrIpv4: cidr }, opts);
-                }
                 new aws.vpc.SecurityGroupEgressRule(`${plan.name}-nlb-${e.port}-to-members`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: e.port, toPort: e.port, referencedSecurityGroupId: group.id }, opts);
             }
         }
@@ -544,52 +510,87 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
         );
     }
 
-    /** An internal NLB across the subnets with a TCP listener per endpoint, forwarding to the members' fixed IPs. */
+    /** The proxy tier's NLB: a TCP listener per endpoint, forwarding to the members' fixed IPs, TCP health checks. */
     private loadBalancer(owner: pulumi.ComponentResource, plan: ServicePlan, members: DeployedMember[]): Record<string, pulumi.Output<DeployedEndpoint>> {
         if (!plan.endpoints.length) return {};
+        const routes = plan.endpoints.map((e) => ({
+            name: e.name,
+            port: e.port,
+            targetPort: e.port,
+            targets: members.map((m) => ({ name: m.name, host: m.host, port: e.port })),
+            healthCheck: { ...NLB_HEALTH_CHECK, enabled: true },
+            terminateUnhealthy: false,
+        }));
+        return this.networkLoadBalancer(plan.name, this.internals.loadBalancerGroups.get(plan.name)!, routes, { parent: owner, provider: this.provider });
+    }
+
+    /** A load balancer's security group, admitting the named client groups and ranges on its ports. */
+    private balancerGroup(name: string, description: string, ports: readonly number[], opts: pulumi.CustomResourceOptions): aws.ec2.SecurityGroup {
         const own = this.internals;
-        const opts = { parent: owner, provider: this.provider };
+        const lbGroup = new aws.ec2.SecurityGroup(
+            `${name}-balancer`,
+            { vpcId: own.args.vpcId, name: `${this.namePrefix}-${name}-nlb`, description: `hadb ${name}: ${description}`, tags: this.tags({ Name: `${this.namePrefix}-${name}-nlb` }) },
+            opts,
+        );
+        for (const port of ports) {
+            for (const sg of own.args.clientSecurityGroupIds ?? []) {
+                new aws.vpc.SecurityGroupIngressRule(`${name}-nlb-${port}-from-${sg}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: port, toPort: port, referencedSecurityGroupId: sg }, opts);
+            }
+            for (const cidr of own.args.clientCidrs ?? []) {
+                new aws.vpc.SecurityGroupIngressRule(`${name}-nlb-${port}-from-${cidr}`, { securityGroupId: lbGroup.id, ipProtocol: "tcp", fromPort: port, toPort: port, cidrIpv4: cidr }, opts);
+            }
+        }
+        return lbGroup;
+    }
+
+    /**
+     * An internal NLB across the subnets in `lbGroup`, with a TCP listener per route forwarding to IP targets (the
+     * members' fixed addresses, which survive instance replacement).
+     */
+    private networkLoadBalancer(name: string, lbGroup: aws.ec2.SecurityGroup, routes: readonly BalancedRoute[], opts: pulumi.CustomResourceOptions): Record<string, pulumi.Output<DeployedEndpoint>> {
+        const own = this.internals;
         const nlb = new aws.lb.LoadBalancer(
-            `${plan.name}-nlb`,
+            `${name}-nlb`,
             {
-                name: loadBalancerName(this.namePrefix, plan.name),
+                name: loadBalancerName(this.namePrefix, name),
                 loadBalancerType: "network",
                 internal: true,
                 subnets: own.args.subnets.map((s) => s.id),
-                securityGroups: [own.loadBalancerGroups.get(plan.name)!.id],
+                securityGroups: [lbGroup.id],
                 enableCrossZoneLoadBalancing: true,
                 tags: this.tags({}),
             },
             opts,
         );
         return Object.fromEntries(
-            plan.endpoints.map((e): [string, pulumi.Output<DeployedEndpoint>] => {
+            routes.map((route): [string, pulumi.Output<DeployedEndpoint>] => {
                 const group = new aws.lb.TargetGroup(
-                    `${plan.name}-${e.name}`,
+                    `${name}-${route.name}`,
                     {
-                        name: targetGroupName(this.namePrefix, plan.name, e.port),
-                        port: e.port,
+                        name: targetGroupName(this.namePrefix, name, route.port),
+                        port: route.targetPort,
                         protocol: "TCP",
                         targetType: "ip",
                         vpcId: own.args.vpcId,
-                        // A proxy leaving is cut off at once: its clients reconnect through another.
+                        // A target leaving is cut off at once: its clients reconnect through another.
                         deregistrationDelay: 0,
                         connectionTermination: true,
                         // Connections arrive from the NLB's own addresses in the subnets, which access rules admit.
                         preserveClientIp: "false",
-                        healthCheck: { ...NLB_HEALTH_CHECK, enabled: true },
+                        ...(route.terminateUnhealthy ? { targetHealthStates: [{ enableUnhealthyConnectionTermination: true }] } : {}),
+                        healthCheck: route.healthCheck,
                         tags: this.tags({}),
                     },
                     opts,
                 );
-                for (const m of members) {
-                    new aws.lb.TargetGroupAttachment(`${plan.name}-${e.name}-${m.name}`, { targetGroupArn: group.arn, targetId: m.host, port: e.port }, opts);
+                for (const target of route.targets) {
+                    new aws.lb.TargetGroupAttachment(`${name}-${route.name}-${target.name}`, { targetGroupArn: group.arn, targetId: target.host, port: target.port }, opts);
                 }
                 new aws.lb.Listener(
-                    `${plan.name}-${e.name}`,
+                    `${name}-${route.name}`,
                     {
                         loadBalancerArn: nlb.arn,
-                        port: e.port,
+                        port: route.port,
                         protocol: "TCP",
                         tcpIdleTimeoutSeconds: own.args.idleTimeoutSeconds ?? AWS_IDLE_TIMEOUT_SECONDS,
                         defaultActions: [{ type: "forward", targetGroupArn: group.arn }],
@@ -597,7 +598,7 @@ export class AwsTarget extends pulumi.ComponentResource implements Target {
                     },
                     opts,
                 );
-                return [e.name, nlb.dnsName.apply((host) => ({ internal: [{ host, port: e.port }], external: [] }))];
+                return [route.name, nlb.dnsName.apply((host) => ({ internal: [{ host, port: route.port }], external: [] }))];
             }),
         );
     }
