@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { HealthCheckTiming } from "../components/haproxy/config";
 
 /**
  * Stack configuration, read once. Every default lives in Pulumi.yaml's config schema (the CLI applies it,
@@ -40,7 +41,7 @@ export interface StackConfig {
         readonly frontend: string;
     };
     readonly etcd: { readonly members: number; readonly publishClientPortsFrom?: number };
-    readonly frontend: { readonly instances: number; readonly checkIntervalMs: number; readonly publish: boolean };
+    readonly frontend: { readonly instances: number; readonly checks: HealthCheckTiming; readonly publish: boolean };
     readonly postgres: {
         readonly members: number;
         readonly timingProfile: string;
@@ -55,6 +56,7 @@ export interface StackConfig {
         readonly members: number;
         readonly mode: string;
         readonly timingProfile: string;
+        readonly rebootFromMajority: boolean;
         readonly serverSettings: Record<string, string>;
         readonly bootstrapSql?: string;
         readonly ports: FrontendPorts;
@@ -106,7 +108,12 @@ export function readStackConfig(): StackConfig {
         etcd: { members: c.requireNumber("etcdMembers"), publishClientPortsFrom: c.getNumber("etcdPublishClientPortsFrom") || undefined },
         frontend: {
             instances: c.requireNumber("haproxyInstances"),
-            checkIntervalMs: c.requireNumber("haproxyCheckIntervalMs"),
+            checks: {
+                intervalMs: c.requireNumber("haproxyCheckIntervalMs"),
+                fall: c.requireNumber("haproxyCheckFall"),
+                rise: c.requireNumber("haproxyCheckRise"),
+                fastDown: c.requireBoolean("haproxyFastDown"),
+            },
             publish: c.requireBoolean("publishFrontends"),
         },
         postgres: {
@@ -123,6 +130,7 @@ export function readStackConfig(): StackConfig {
             members: c.requireNumber("mysqlMembers"),
             mode: c.require("mysqlMode"),
             timingProfile: c.require("mysqlTiming"),
+            rebootFromMajority: c.requireBoolean("mysqlRebootFromMajority"),
             serverSettings: namedValues(c, "mysqlServerSettings"),
             bootstrapSql: c.get("mysqlBootstrapSql") || undefined,
             ports: frontendPorts(c, "mysql"),

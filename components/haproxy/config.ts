@@ -35,6 +35,12 @@ export interface HealthCheckTiming {
     /** Consecutive failures before a server is marked down, and successes before it is up again. */
     readonly fall: number;
     readonly rise: number;
+    /**
+     * Check a failing server every half interval and take it out at the first refused client connection
+     * (`fastinter`, `observe layer4`). false: HAProxy's plain checks, as hand-written configurations have them.
+     * @default true
+     */
+    readonly fastDown?: boolean;
 }
 
 export interface HaproxyModel {
@@ -110,16 +116,16 @@ export function renderHaproxyConfig(model: HaproxyModel): string {
             "",
         );
     }
+    const fastDown = t.fastDown ?? true;
     const serverDefaults = [
         `inter ${t.intervalMs}ms`,
-        `fastinter ${Math.max(250, Math.floor(t.intervalMs / 2))}ms`,
-        `downinter ${t.intervalMs}ms`,
+        ...(fastDown ? [`fastinter ${Math.max(250, Math.floor(t.intervalMs / 2))}ms`, `downinter ${t.intervalMs}ms`] : []),
         `fall ${t.fall}`,
         `rise ${t.rise}`,
         // A server that stops qualifying (a demoted leader) loses its sessions at once: no writes to a replica.
         "on-marked-down shutdown-sessions",
         // A failed client connection marks the server down at once, without waiting for the next checks.
-        "observe layer4 error-limit 1 on-error mark-down",
+        ...(fastDown ? ["observe layer4 error-limit 1 on-error mark-down"] : []),
         ...(model.nameservers ? ["resolvers cluster", "init-addr last,libc,none"] : []),
     ].join(" ");
     for (const backend of model.backends) {

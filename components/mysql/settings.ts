@@ -19,17 +19,19 @@ export interface GroupTiming {
 export const ExitStateAction = { AbortServer: "ABORT_SERVER", ReadOnly: "READ_ONLY", OfflineMode: "OFFLINE_MODE" } as const;
 export type ExitStateAction = (typeof ExitStateAction)[keyof typeof ExitStateAction];
 /** Named failure-handling profiles. */
-export const GroupTimingProfile = { Dev: "dev", Production: "production" } as const;
+export const GroupTimingProfile = { Dev: "dev", Production: "production", MySqlDefaults: "mysql-defaults" } as const;
 export type GroupTimingProfile = (typeof GroupTimingProfile)[keyof typeof GroupTimingProfile];
 
 /**
  * `dev`: expel at once after the 5 s suspicion; a member in a minority leaves after 5 s and its supervisor
  * rejoins it when the majority is back. `production`: MySQL's expel timeout of 5 s (≈ 10 s after silence), a
- * minority member leaves after 30 s.
+ * minority member leaves after 30 s. `mysql-defaults`: MySQL's own (expel timeout 5, a minority member waits
+ * forever, 3 auto-rejoin tries, READ_ONLY on exit): what a group set up by hand runs, for comparison.
  */
 export const GROUP_TIMING_PROFILES: Readonly<Record<GroupTimingProfile, GroupTiming>> = {
     dev: { memberExpelTimeout: 0, unreachableMajorityTimeout: 5, autorejoinTries: 0, exitStateAction: "ABORT_SERVER" },
     production: { memberExpelTimeout: 5, unreachableMajorityTimeout: 30, autorejoinTries: 0, exitStateAction: "ABORT_SERVER" },
+    "mysql-defaults": { memberExpelTimeout: 5, unreachableMajorityTimeout: 0, autorejoinTries: 3, exitStateAction: "READ_ONLY" },
 };
 
 /** group_replication_consistency: what a read or write waits for. */
@@ -90,6 +92,16 @@ export interface MySqlSettings {
     readonly serverSettings?: Record<string, string>;
     /** Size of each member's data volume in GiB (targets with sized volumes: Kubernetes, AWS). @default 10 */
     readonly storageGiB?: number;
+    /**
+     * An operator's decision after a complete outage from which a member will not return. Off (the default),
+     * the group stays down until every member of its last view answers, since a silent member might hold a
+     * group or transactions of its own. On, the configurator reboots the group from the most advanced of a
+     * majority once the others have been silent for 30 s; the missing member joins whenever it comes back.
+     * Safe for acknowledged writes (each was certified by a majority, and majorities overlap); set it back to
+     * false once the group is whole.
+     * @default false
+     */
+    readonly rebootFromMajority?: boolean;
 }
 
 export const MYSQL_DEFAULTS = {
@@ -159,6 +171,9 @@ export function validateMySqlSettings(name: string, s: MySqlSettings): void {
     check.oneOf("timing.exitStateAction", t.exitStateAction, ["ABORT_SERVER", "READ_ONLY", "OFFLINE_MODE"]);
     check.integer("storageGiB", s.storageGiB ?? MYSQL_DEFAULTS.storageGiB, 1, 65536);
     check.integer("appPasswordRotation", s.appPasswordRotation ?? 0, 0, 1_000_000);
+    if (s.rebootFromMajority !== undefined && typeof s.rebootFromMajority !== "boolean") {
+        check.fail("rebootFromMajority", s.rebootFromMajority, "it must be true or false", "set it to true only after deciding that a missing member will not return");
+    }
     if (mode === "multi-primary") {
         const isolation = String(s.serverSettings?.transaction_isolation ?? "").toUpperCase();
         if (isolation === "SERIALIZABLE") {

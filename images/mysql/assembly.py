@@ -83,3 +83,43 @@ def creates_schema(own_state, own_role, multi_primary, group, members, self):
         return own_role == "PRIMARY"
     earlier = members[: members.index(self)]
     return not any(group.get(m) == "ONLINE" for m in earlier)
+
+
+# --- rebooting from a majority: the operator's decision, carried out by the configurator ------------------
+
+REBOOT = "reboot-from-majority"
+
+
+def reboot_from_majority(views, members, silent_for, grace, gtid_subset):
+    """Whether the configurator bootstraps the group from the members that are left, and on which one.
+
+    Only ever asked when the stack says `rebootFromMajority`: without that decision a complete outage with a
+    member missing keeps the group down (decide() waits for every member), since a silent member might hold a
+    group or transactions of its own. With it, once no member is in a group, a majority of the members
+    answers and every other one has been silent for `grace` seconds, the member whose GTID set contains every
+    answering member's founds the group again (lowest ordinal on a tie). Any committed transaction was
+    certified by a majority, and any two majorities share a member, so that member holds every one of them.
+
+    views: address -> None (silent) or (state, gtid_executed); members: addresses in member order;
+    silent_for: address -> seconds it has been silent; gtid_subset(a, b) as for decide().
+    Returns Decision(REBOOT, reason, founder=...) or Decision(WAIT, reason).
+    """
+    answering = [m for m in members if views.get(m) is not None]
+    silent = [m for m in members if views.get(m) is None]
+    in_group = [m for m in answering if views[m][0] in IN_GROUP]
+    if in_group:
+        return Decision(WAIT, f"{', '.join(in_group)} in a group: nothing to reboot")
+    if not silent:
+        return Decision(WAIT, "every member answers: the members reboot the group themselves")
+    majority = len(members) // 2 + 1
+    if len(answering) < majority:
+        return Decision(WAIT, f"only {len(answering)} of {len(members)} members answer: a reboot needs a majority ({majority})")
+    recent = [m for m in silent if silent_for.get(m, 0) < grace]
+    if recent:
+        return Decision(WAIT, f"{', '.join(recent)} silent for less than {grace:g} s: it may be starting")
+    sets = {m: views[m][1] for m in answering}
+    founder = next((c for c in answering if all(gtid_subset(sets[o], sets[c]) for o in answering if o != c)), None)
+    if founder is None:
+        described = "; ".join(f"{m}: {sets[m] or 'empty'}" for m in answering)
+        return Decision(MANUAL_RECOVERY, f"no answering member's GTID set contains all others ({described}): manual recovery needed")
+    return Decision(REBOOT, f"{', '.join(silent)} silent; rebooting the group from {founder}, the most advanced of {', '.join(answering)}", founder=founder)

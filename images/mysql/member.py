@@ -40,6 +40,7 @@ replica of the group instead of a member. It never starts Group Replication nor 
   hadb_mysql_replica_receiver_connected  0|1 (replicas)
   hadb_mysql_replica_seconds_behind      (replicas) see seconds_behind(); NaN when MySQL gives no figure
 """
+import contextlib
 import json
 import os
 import shutil
@@ -254,23 +255,32 @@ def account_statements():
 
 def create_local_accounts():
     """Accounts created on each member with the binary log off, so they add no GTIDs and never conflict.
-    One account per range the cluster's members and proxies connect from. The marker is written last.
-    A replica starts with super_read_only on (my.cnf): it is lowered for these statements only."""
+    One account per range the cluster's members and proxies connect from. The marker is written last."""
     conn = root_connection()
     try:
-        query(conn, "SET SESSION sql_log_bin = 0")
-        if replica_mode():
-            query(conn, "SET GLOBAL super_read_only = OFF")
-        try:
+        with writable_locally(conn):
             for sql in account_statements():
                 query(conn, sql)
-        finally:
-            if replica_mode():
-                query(conn, "SET GLOBAL super_read_only = ON")
     finally:
         close_quietly(conn)
     write_marker(ACCOUNTS_DONE)
     log("local accounts created")
+
+
+@contextlib.contextmanager
+def writable_locally(conn):
+    """Every member starts with super_read_only on (my.cnf) and Group Replication lowers it on the primary only.
+    Local statements that must not reach the binary log run with it lowered for their duration, before the
+    member joins anything."""
+    query(conn, "SET SESSION sql_log_bin = 0")
+    was_on = int(query(conn, "SELECT @@GLOBAL.super_read_only")[0][0]) == 1
+    if was_on:
+        query(conn, "SET GLOBAL super_read_only = OFF")
+    try:
+        yield
+    finally:
+        if was_on:
+            query(conn, "SET GLOBAL super_read_only = ON")
 
 
 def source_grant_statements():
@@ -286,9 +296,9 @@ def ensure_source_grants():
     failure is logged, not fatal: only a read replica's failover depends on it, and the next start retries."""
     conn = local()
     try:
-        query(conn, "SET SESSION sql_log_bin = 0")
-        for sql in source_grant_statements():
-            query(conn, sql)
+        with writable_locally(conn):
+            for sql in source_grant_statements():
+                query(conn, sql)
     except pymysql.MySQLError as err:
         log(f"could not grant the replication user what read replicas need ({err}); retrying on the next start")
     finally:

@@ -96,6 +96,7 @@ function mysqlStack(config: StackConfig, target: Target, frontend: Frontend) {
         members: config.mysql.members,
         mode: config.mysql.mode as GroupMode,
         timingProfile: config.mysql.timingProfile as GroupTimingProfile,
+        rebootFromMajority: config.mysql.rebootFromMajority,
         serverSettings: config.mysql.serverSettings,
         appPasswordRotation: config.appPasswordRotation,
         bootstrapSql: config.mysql.bootstrapSql,
@@ -126,7 +127,7 @@ export function standardPreset(config: StackConfig, target: Target) {
         target,
         instances: config.frontend.instances,
         publish: config.frontend.publish,
-        checks: { intervalMs: config.frontend.checkIntervalMs, fall: 2, rise: 1 },
+        checks: config.frontend.checks,
         direct: config.aws.frontend === "nlb-direct",
     };
     return {

@@ -13,3 +13,15 @@ export function runBenchmark(main: () => Promise<void>): void {
         },
     );
 }
+
+/** A script's arguments: `--name value` options and the one bare number (the rounds), wherever it stands. */
+export function scriptArguments(argv = process.argv.slice(2)): { rounds: number | undefined; option: (name: string) => string | undefined } {
+    const options = new Map<string, string>();
+    let rounds: number | undefined;
+    for (let i = 0; i < argv.length; i++) {
+        if (argv[i].startsWith("--")) options.set(argv[i].slice(2), argv[++i]);
+        else if (/^\d+$/.test(argv[i])) rounds = Number(argv[i]);
+        else throw new Error(`unexpected argument ${argv[i]}`);
+    }
+    return { rounds, option: (name) => options.get(name) };
+}

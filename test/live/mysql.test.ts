@@ -3,11 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
 import { connect, groupFormed, memberSql, memberStatuses, missingOrders, mysqlOrders, waitIdentical, withMySql } from "./mysql-support";
 import { OrderWriter } from "./writer";
-import { containers, liveEngine, report, sleep, waitFor, watchWriters, withLogsOnFailure, WITHOUT_FLEETS } from "./support";
+import { containers, liveEngine, report, reportCount, sleep, waitFor, watchWriters, withLogsOnFailure, WITHOUT_FLEETS } from "./support";
+import { mysqlCommitProbe, onInstance, overlappingWriters, PROBE_TABLE, readThroughReplicaLoss, writeThroughFrontendLoss } from "./faults";
 
 // The dev stack's Group Replication group behind HAProxy, on real containers. Client traffic goes through
-// 127.0.0.1:6446 (read-write) and 6447 (read-only); member state is read with docker exec.
+// 127.0.0.1:6446 (read-write) and 6447 (read-only), or the second HAProxy instance's 6456 and 6457; member state
+// is read with docker exec.
 const live = liveEngine();
+// Two HAProxy instances, as production runs them: losing one is one of the faults.
+const STACK = { ...WITHOUT_FLEETS, "hadb:haproxyInstances": 2 };
 
 describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     let rwUrl: string;
@@ -25,13 +29,17 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     beforeAll(async () => {
         await down("dev", () => {}, { destroyData: true });
         const started = Date.now();
-        const deployment = await up("dev", { config: WITHOUT_FLEETS, log: () => {} });
+        const deployment = await up("dev", { config: STACK, log: () => {} });
         ({ rwUrl, roUrl, members } = deployment.outputs.mysql);
         adminPassword = decodeURIComponent(new URL(deployment.outputs.mysql.adminUrl).password);
         await waitFormed("every member ONLINE with one PRIMARY", 300_000);
         await waitFor("the read-write endpoint accepting the application user", () => withMySql(rwUrl, async (c) => ((await c.query("SELECT 1"))[0] as unknown[]).length === 1), 60_000);
         report("mysql dev stack: harness up to a formed, writable group", (Date.now() - started) / 1000);
+        await withMySql(rwUrl, (c) => c.query(PROBE_TABLE.mysql));
     });
+
+    /** Every member asked directly, every ~100 ms, to commit a row: only a commit that returned counts. */
+    const commitProbe = () => mysqlCommitProbe(members, adminPassword).start();
 
     afterAll(async () => {
         if (live) await down("dev", () => {}, { destroyData: true });
@@ -64,6 +72,33 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         const [rw] = await withMySql(rwUrl, (c) => c.query<mysql.RowDataPacket[]>("SELECT @@server_id AS server, @@super_read_only AS sro"));
         expect(Number(rw[0].sro)).toBe(0);
         expect(Number(value.server)).not.toBe(Number(rw[0].server));
+    });
+
+    it("losing a secondary does not interrupt reads on 6447", async () => {
+        const secondary = members[(await statuses()).findIndex((s) => s?.role === "SECONDARY")];
+        const seen = await readThroughReplicaLoss(
+            () => withMySql(roUrl, async (c) => Number(((await c.query<mysql.RowDataPacket[]>("SELECT @@super_read_only AS sro"))[0])[0].sro) === 1),
+            secondary,
+        );
+        report(`mysql: longest gap between reads on 6447 while a secondary was killed (${seen.reads} reads, ${seen.errors.length} failed: ${seen.errors.slice(0, 3).join("; ") || "none"})`, seen.gap);
+        expect(seen.errors.filter((e) => e.includes("primary"))).toEqual([]);
+        expect(seen.readsAfterKill).toBeGreaterThan(20);
+        // A refused connection marks the server down at once and is redispatched: no read waits a check interval.
+        expect(seen.gap).toBeLessThanOrEqual(0.5);
+        await containers.start(secondary);
+        await waitFormed("the killed secondary ONLINE again");
+    });
+
+    it("losing one of two HAProxy instances: a client that lists both keeps committing, nothing lost", async () => {
+        const proxy = members[0].replace(/-mysql-\d+$/, "-mysql-proxy-0");
+        const seen = await writeThroughFrontendLoss([mysqlOrders(rwUrl), mysqlOrders(onInstance(rwUrl, 1))], proxy);
+        report(`mysql: first HAProxy instance killed -> first acknowledged write through the second (${seen.afterKill} after the kill, endpoints used ${seen.endpointsUsed.join(", ")})`, seen.firstWrite);
+        report("mysql: longest write gap across the HAProxy instance loss", seen.gap);
+        everyAcknowledged.push(...seen.acknowledged);
+        expect(seen.endpointsUsed).toEqual([0, 1]);
+        // Read back through the second instance: the first one is only starting again.
+        expect(await missingOrders(onInstance(rwUrl, 1), seen.acknowledged)).toEqual([]);
+        await waitFor("the first HAProxy instance serving again", () => withMySql(rwUrl, async (c) => c.query("SELECT 1")), 30_000, 250);
     });
 
     let killed = "";
@@ -115,26 +150,6 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         await identicalMembers();
     });
 
-    it("after an outage, members that cannot see every peer wait instead of founding a second group", async () => {
-        await Promise.all(members.map((m) => containers.stop(m, 30)));
-        const [first, ...rest] = members;
-        await Promise.all(rest.map((m) => containers.start(m)));
-        // Both started members answer, but the group's founder must see all three before anyone bootstraps.
-        await waitFor("the started members' supervisors answering", async () => (await memberStatuses(rest)).every((s) => s !== undefined), 90_000, 500);
-        const deadline = Date.now() + 15_000;
-        while (Date.now() < deadline) {
-            const states = (await memberStatuses(rest)).map((s) => s?.state);
-            expect(states.filter((st) => st === "ONLINE" || st === "RECOVERING"), `no group without ${first}`).toEqual([]);
-            await sleep(1000);
-        }
-        const at = Date.now();
-        await containers.start(first);
-        await waitFormed("one group once every member is back", 180_000);
-        report("mysql: last member back after an outage -> group ONLINE", (Date.now() - at) / 1000);
-        expect(await missingOrders(rwUrl, everyAcknowledged)).toEqual([]);
-        await identicalMembers();
-    });
-
     it("a member cut off from the network cannot commit; the majority keeps serving; reconnected it rejoins", async () => {
         const isolated = await primary();
         const member = isolated.replace(/^hadb-dev-/, "");
@@ -144,6 +159,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
             const now = await statuses();
             return members.filter((_, i) => now[i]?.state === "ONLINE" && now[i]?.role === "PRIMARY" && now[i]?.super_read_only === false);
         };
+        const probe = commitProbe();
         const { rounds } = await watchWriters(writers, async () => {
             await containers.disconnect(isolated, network);
             try {
@@ -174,10 +190,15 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
                 await containers.connect(isolated, network, member);
             }
         });
-        // Reported, not asserted: a cut-off primary still calls itself an ONLINE PRIMARY in its own view until it
-        // leaves the group, while the majority has elected another. It cannot commit (no majority certifies its
-        // transactions): the write tried on it above was refused, and none of it reaches the data (checked below).
-        report(`mysql: ${rounds.length} probe rounds while cut off, rounds with two members calling themselves writable primary: ${rounds.filter((r) => r.writers.length > 1).length}; probing took`, (rounds.at(-1)!.at - rounds[0].at) / 1000);
+        // A cut-off primary still calls itself an ONLINE PRIMARY in its own view until it leaves the group, while
+        // the majority has elected another: reported. What counts is that it cannot commit (no majority certifies
+        // its transactions): the commit probe asked every member directly and no two acknowledged over one stretch.
+        const acks = await probe.stop();
+        const overlaps = overlappingWriters(acks);
+        report(`mysql: ${rounds.length} role rounds while cut off, rounds with two members calling themselves writable primary: ${rounds.filter((r) => r.writers.length > 1).length}; probing took`, (rounds.at(-1)!.at - rounds[0].at) / 1000);
+        reportCount(`mysql: commit probe around the cut — acknowledged by ${[...new Set(acks.map((a) => a.member))].join(", ")}: ${acks.length} commits; overlapping writers`, overlaps.length);
+        expect(acks.some((a) => a.member !== isolated), "the majority's new primary acknowledged probe commits").toBe(true);
+        expect(overlaps).toEqual([]);
         const back = Date.now();
         await waitFormed("the cut-off member ONLINE again");
         report("mysql: reconnected member -> ONLINE", (Date.now() - back) / 1000);
@@ -185,6 +206,55 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         const [rows] = await withMySql(rwUrl, (c) => c.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM orders WHERE user_id = 424242"));
         expect(Number(rows[0].n), "the write tried on the cut-off member").toBe(0);
         expect(await missingOrders(rwUrl, everyAcknowledged)).toEqual([]);
+    });
+
+    it("after an outage one member never returns: the group stays down until the stack decides rebootFromMajority, then reboots from the most advanced of the rest, every acknowledged row kept", async () => {
+        const before = await statuses();
+        const primaryMember = members[before.findIndex((m) => m?.role === "PRIMARY")];
+        const [behind, lost] = members.filter((m) => m !== primaryMember);
+        // One secondary stops first and the group commits on without it: the two that return then differ, and
+        // only the primary holds every acknowledged row.
+        const writer = new OrderWriter(mysqlOrders(rwUrl));
+        writer.start();
+        await waitFor("writes flowing", async () => writer.acknowledged.length >= 20, 30_000);
+        await containers.stop(behind, 30);
+        const stoppedAt = Date.now();
+        await waitFor("writes committed without the stopped secondary", async () => writer.attempts.filter((a) => a.ok && a.at > stoppedAt).length >= 30, 30_000);
+        await writer.stop();
+        everyAcknowledged.push(...writer.acknowledged);
+        await Promise.all([primaryMember, lost].map((m) => containers.stop(m, 30)));
+        const returning = [behind, primaryMember];
+        await Promise.all(returning.map((m) => containers.start(m)));
+        await waitFor("the returning members' supervisors answering", async () => (await memberStatuses(returning)).every((m) => m !== undefined), 90_000, 500);
+        // Without the decision: both answer, neither may found a group while the third is silent.
+        const deadline = Date.now() + 20_000;
+        for (let probe = 0; probe < 40 && Date.now() < deadline; probe++) {
+            const states = (await memberStatuses(returning)).map((m) => m?.state);
+            expect(states.filter((st) => st === "ONLINE" || st === "RECOVERING"), `a group without ${lost}`).toEqual([]);
+            await sleep(500);
+        }
+        const decidedAt = Date.now();
+        try {
+            await up("dev", { config: { ...STACK, "hadb:mysqlRebootFromMajority": true }, log: () => {} });
+            report("mysql: rebootFromMajority declared -> up returned (the configurator ready on the rebooted majority)", (Date.now() - decidedAt) / 1000);
+            const rebooted = await withLogsOnFailure(returning, () =>
+                waitFor("the two returning members ONLINE", async () => {
+                    const now = await memberStatuses(returning);
+                    return now.every((m) => m?.state === "ONLINE") && now;
+                }, 120_000, 500),
+            );
+            report("mysql: rebootFromMajority declared -> both returning members ONLINE", (Date.now() - decidedAt) / 1000);
+            expect(rebooted.value.map((m) => m!.role), "the most advanced member founded the group").toEqual(returning.map((m) => (m === primaryMember ? "PRIMARY" : "SECONDARY")));
+            await waitFor("writes accepted on 6446", () => withMySql(rwUrl, async (c) => (await c.query("INSERT INTO orders (user_id) VALUES (9)"), true)), 60_000, 250);
+            expect(await missingOrders(rwUrl, everyAcknowledged)).toEqual([]);
+            const back = Date.now();
+            await containers.start(lost);
+            await waitFormed("the member that was given up ONLINE again once it returns");
+            report("mysql: the given-up member started -> ONLINE in the rebooted group", (Date.now() - back) / 1000);
+            await identicalMembers();
+        } finally {
+            await up("dev", { config: STACK, log: () => {} });
+        }
     });
 });
 

@@ -2,11 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
 import { healthyCluster, leaderOf, memberSql, missingOrders, patroniCluster, postgresOrders, PatroniMember, switchover, withClient } from "./postgres-support";
 import { OrderWriter } from "./writer";
-import { containers, dockerExec, liveEngine, report, sleep, waitFor, watchWriters, WITHOUT_FLEETS, WriterRound } from "./support";
+import { containers, dockerExec, liveEngine, report, reportCount, sleep, waitFor, watchWriters, WITHOUT_FLEETS, WriterRound } from "./support";
+import { onInstance, overlappingWriters, postgresCommitProbe, PROBE_TABLE, readThroughReplicaLoss, writeThroughFrontendLoss } from "./faults";
 
 // The dev stack's Patroni cluster behind HAProxy, on real containers. Client traffic goes only through the
 // endpoints published on 127.0.0.1 (5000 read-write, 5001 read-only); member state is read with docker exec.
 const live = liveEngine();
+// Two HAProxy instances, as production runs them: losing one is one of the faults.
+const STACK = { ...WITHOUT_FLEETS, "hadb:haproxyInstances": 2 };
 
 describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     let rwUrl: string;
@@ -45,13 +48,17 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     beforeAll(async () => {
         await down("dev", () => {}, { destroyData: true });
         const started = Date.now();
-        const deployment = await up("dev", { config: WITHOUT_FLEETS, log: () => {} });
+        const deployment = await up("dev", { config: STACK, log: () => {} });
         ({ rwUrl, roUrl, members } = deployment.outputs.postgres);
         etcdMembers = deployment.outputs.etcd.members;
         await waitHealthy("a leader and two streaming replicas", 240_000);
         await waitFor("the read-write endpoint accepting the application user", () => withClient(rwUrl, async (c) => (await c.query("SELECT 1")).rowCount === 1), 60_000);
         report("postgres dev stack: harness up to a writable, fully replicated cluster", (Date.now() - started) / 1000);
+        await withClient(rwUrl, (c) => c.query(PROBE_TABLE.postgres));
     });
+
+    /** Every member asked directly, every ~100 ms, to commit a row: only a commit that returned counts. */
+    const commitProbe = () => postgresCommitProbe(members).start();
 
     afterAll(async () => {
         if (live) await down("dev", () => {}, { destroyData: true });
@@ -146,39 +153,26 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
 
     it("losing a replica does not interrupt reads on the read-only port", async () => {
         const replica = (await cluster()).find((m) => m.role === "replica")!;
-        const reads: number[] = [];
-        const errors: string[] = [];
-        const started = Date.now();
-        const killedAt = started + 2000;
-        // Four readers, each opening a fresh session per read, like a small pool: a session that was open on
-        // the killed replica fails, the endpoint itself must keep answering.
-        const reader = async () => {
-            for (let i = 0; i < 500 && Date.now() - started < 10_000; i++) {
-                try {
-                    const row = await withClient(roUrl, async (c) => (await c.query("SELECT pg_is_in_recovery() AS replica")).rows[0]);
-                    if (row.replica !== true) errors.push("read-only session on a primary");
-                    else reads.push(Date.now());
-                } catch (err) {
-                    errors.push((err as Error).message);
-                }
-            }
-        };
-        const killer = (async () => {
-            await sleep(killedAt - Date.now());
-            await containers.kill(containerOf(replica.name));
-        })();
-        await Promise.all([reader(), reader(), reader(), reader(), killer]);
-        reads.sort((a, b) => a - b);
-        let gap = 0;
-        for (let i = 1; i < reads.length; i++) gap = Math.max(gap, reads[i] - reads[i - 1]);
-        report(`postgres: longest gap between reads on 5001 while a replica was killed (${reads.length} reads, ${errors.length} failed: ${errors.join("; ") || "none"})`, gap / 1000);
-        expect(errors.filter((e) => e.includes("primary"))).toEqual([]);
-        expect(reads.filter((t) => t > killedAt + 1000).length).toBeGreaterThan(20);
+        const seen = await readThroughReplicaLoss(() => withClient(roUrl, async (c) => (await c.query("SELECT pg_is_in_recovery() AS replica")).rows[0].replica === true), containerOf(replica.name));
+        report(`postgres: longest gap between reads on 5001 while a replica was killed (${seen.reads} reads, ${seen.errors.length} failed: ${seen.errors.slice(0, 3).join("; ") || "none"})`, seen.gap);
+        expect(seen.errors.filter((e) => e.includes("primary"))).toEqual([]);
+        expect(seen.readsAfterKill).toBeGreaterThan(20);
         // A connection that fails marks the server down at once and is redispatched, so no read waits longer
         // than one check interval (500 ms in the dev stack).
-        expect(gap).toBeLessThanOrEqual(500);
+        expect(seen.gap).toBeLessThanOrEqual(0.5);
         await containers.start(containerOf(replica.name));
         await waitHealthy("the killed replica streaming again");
+    });
+
+    it("losing one of two HAProxy instances: a client that lists both (as a libpq multi-host URL) keeps committing, nothing lost", async () => {
+        const proxy = members[0].replace(/-postgres-\d+$/, "-postgres-proxy-0");
+        const seen = await writeThroughFrontendLoss([postgresOrders(rwUrl), postgresOrders(onInstance(rwUrl, 1))], proxy);
+        report(`postgres: first HAProxy instance killed -> first acknowledged write through the second (${seen.afterKill} after the kill, endpoints used ${seen.endpointsUsed.join(", ")})`, seen.firstWrite);
+        report("postgres: longest write gap across the HAProxy instance loss", seen.gap);
+        expect(seen.endpointsUsed).toEqual([0, 1]);
+        // Read back through the second instance: the first one is only starting again.
+        expect(await missingOrders(onInstance(rwUrl, 1), seen.acknowledged)).toEqual([]);
+        await waitFor("the first HAProxy instance serving again", () => withClient(rwUrl, async (c) => c.query("SELECT 1")), 30_000, 250);
     });
 
     /** Which members say they are primary, asked directly (docker exec reaches a cut-off container, not the DCS). */
@@ -194,6 +188,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         const claimsPrimary = async (c: string) => (await memberSql(c, "SELECT pg_is_in_recovery()").catch(() => "down")) === "f";
         // What makes this fast: the target's resolver options reach the container's resolv.conf.
         expect(await dockerExec(isolated, ["cat", "/etc/resolv.conf"])).toMatch(/^options .*\btimeout:1 attempts:2\b/m);
+        const probe = commitProbe();
         const { rounds } = await watchPrimaries(async () => {
             await containers.disconnect(isolated, "hadb-dev");
             const cutAt = Date.now();
@@ -217,6 +212,11 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
                 await containers.connect(isolated, "hadb-dev", leader.name);
             }
         });
+        const acks = await probe.stop();
+        const overlaps = overlappingWriters(acks);
+        reportCount(`postgres: commit probe around the cut — acknowledged by ${[...new Set(acks.map((a) => a.member))].join(", ")}: ${acks.length} commits; overlapping writers`, overlaps.length);
+        expect(acks.some((a) => a.member !== isolated), "the new leader acknowledged probe commits").toBe(true);
+        expect(overlaps).toEqual([]);
         const twoPrimaries = rounds.filter((r) => r.writers.length > 1);
         report(`postgres: ${rounds.length} probe rounds, rounds with two members claiming primary: ${twoPrimaries.length}; probing took`, (rounds.at(-1)!.at - rounds[0].at) / 1000);
         expect(twoPrimaries).toEqual([]);
@@ -275,7 +275,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     });
 
     it("etcd quorum lost with failsafe mode off: the leader demotes within ttl + retry_timeout, nobody promotes, and one leader returns with quorum", async () => {
-        await up("dev", { config: { ...WITHOUT_FLEETS, "hadb:postgresFailsafeMode": false }, log: () => {} });
+        await up("dev", { config: { ...STACK, "hadb:postgresFailsafeMode": false }, log: () => {} });
         const dynamic = async () => JSON.parse(await dockerExec(members[0], ["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:8008/config"]));
         await waitFor("the configurator turning failsafe mode off", async () => (await dynamic()).failsafe_mode === false, 60_000, 500);
         const writer = new OrderWriter(postgresOrders(rwUrl), 300_000);
@@ -306,7 +306,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
             await writer.waitForSuccessAfter(back, undefined, 60_000);
         } finally {
             await writer.stop();
-            await up("dev", { config: WITHOUT_FLEETS, log: () => {} });
+            await up("dev", { config: STACK, log: () => {} });
         }
         expect(await missingOrders(rwUrl, writer.acknowledged)).toEqual([]);
     });

@@ -161,5 +161,37 @@ class Purity(unittest.TestCase):
         self.assertEqual(imported, {"collections"})
 
 
+
+class RebootFromMajority(unittest.TestCase):
+    """The configurator's reboot after an outage that left a member behind (only with the stack's decision)."""
+
+    LONG = {"m0": 600, "m1": 600, "m2": 600}
+    # (name, views, silent_for, expected action, expected founder)
+    CASES = [
+        ("a member in a group: nothing to reboot", dict(m0=("ONLINE", f"{A}:1-5"), m1=("OFFLINE", f"{A}:1-5"), m2=None), LONG, assembly.WAIT, None),
+        ("a member recovering counts as a group", dict(m0=("RECOVERING", f"{A}:1-5"), m1=("OFFLINE", f"{A}:1-5"), m2=None), LONG, assembly.WAIT, None),
+        ("every member answers: the supervisors reboot it themselves", dict(m0=("OFFLINE", f"{A}:1-5"), m1=("OFFLINE", f"{A}:1-5"), m2=("OFFLINE", "")), LONG, assembly.WAIT, None),
+        ("a minority answers: wait", dict(m0=("OFFLINE", f"{A}:1-5"), m1=None, m2=None), LONG, assembly.WAIT, None),
+        ("the silent member only just went quiet: wait", dict(m0=("OFFLINE", f"{A}:1-5"), m1=("OFFLINE", f"{A}:1-5"), m2=None), {"m2": 10}, assembly.WAIT, None),
+        ("majority, the silent one gone for long: the most advanced founds", dict(m0=("OFFLINE", f"{A}:1-5"), m1=("ERROR", f"{A}:1-9"), m2=None), LONG, assembly.REBOOT, "m1"),
+        ("majority with equal sets: the lowest ordinal", dict(m0=None, m1=("OFFLINE", f"{A}:1-9"), m2=("OFFLINE", f"{A}:1-9")), LONG, assembly.REBOOT, "m1"),
+        ("majority with diverged sets: manual recovery", dict(m0=("OFFLINE", f"{A}:1-5,{B}:1"), m1=("OFFLINE", f"{A}:1-9"), m2=None), LONG, assembly.MANUAL_RECOVERY, None),
+    ]
+
+    def test_cases(self):
+        for name, views_, silent_for, action, founder in self.CASES:
+            with self.subTest(name):
+                d = assembly.reboot_from_majority(views_, M, silent_for, 30, subset)
+                self.assertEqual(d.action, action, d.reason)
+                self.assertEqual(d.founder, founder, d.reason)
+
+    def test_five_members_need_three(self):
+        five = ["m0", "m1", "m2", "m3", "m4"]
+        two = {"m0": ("OFFLINE", f"{A}:1-3"), "m1": ("OFFLINE", f"{A}:1-3")}
+        self.assertEqual(assembly.reboot_from_majority(two, five, self.LONG | {"m3": 600, "m4": 600}, 30, subset).action, assembly.WAIT)
+        three = {**two, "m4": ("OFFLINE", f"{A}:1-4")}
+        d = assembly.reboot_from_majority(three, five, {"m2": 600, "m3": 600}, 30, subset)
+        self.assertEqual((d.action, d.founder), (assembly.REBOOT, "m4"))
+
 if __name__ == "__main__":
     unittest.main()

@@ -266,6 +266,11 @@ class AssemblyStep(SupervisorTest):
 
 
 class DataDirectoryAndAccounts(SupervisorTest):
+    def setUp(self):
+        super().setUp()
+        # Every member starts with super_read_only on (my.cnf).
+        SERVER.on(r"SELECT @@GLOBAL.super_read_only", [(1,)])
+
     def initialise(self, fail=False):
         runs = []
 
@@ -306,8 +311,9 @@ class DataDirectoryAndAccounts(SupervisorTest):
     def test_members_made_before_read_replicas_get_the_source_grant_on_each_start(self):
         member.ensure_source_grants()
         statements = SERVER.statements()
-        self.assertEqual(statements[0], "SET SESSION sql_log_bin = 0")
-        self.assertEqual(statements[1:], [f"GRANT SELECT ON performance_schema.replication_group_members TO 'replication'@'{c}'" for c in CONFIG["clusterRanges"]])
+        self.assertEqual(statements[:3], ["SET SESSION sql_log_bin = 0", "SELECT @@GLOBAL.super_read_only", "SET GLOBAL super_read_only = OFF"])
+        self.assertEqual(statements[3:-1], [f"GRANT SELECT ON performance_schema.replication_group_members TO 'replication'@'{c}'" for c in CONFIG["clusterRanges"]])
+        self.assertEqual(statements[-1], "SET GLOBAL super_read_only = ON")
 
     def test_a_failed_source_grant_is_logged_not_fatal(self):
         SERVER.on(r"GRANT SELECT ON performance_schema", OperationalError(1290, "super_read_only"))
@@ -329,7 +335,9 @@ class DataDirectoryAndAccounts(SupervisorTest):
     def test_accounts_are_idempotent_and_marked_done_last(self):
         member.create_local_accounts()
         statements = SERVER.statements()
-        self.assertEqual(statements[0], "SET SESSION sql_log_bin = 0")
+        # Lowered for the local accounts only: a member takes no other write before Group Replication makes it primary.
+        self.assertEqual(statements[:3], ["SET SESSION sql_log_bin = 0", "SELECT @@GLOBAL.super_read_only", "SET GLOBAL super_read_only = OFF"])
+        self.assertEqual(statements[-1], "SET GLOBAL super_read_only = ON")
         creates = [s for s in statements if s.startswith("CREATE USER")]
         self.assertEqual(len(creates), 3 * len(CONFIG["clusterRanges"]))
         self.assertTrue(all(s.startswith("CREATE USER IF NOT EXISTS") for s in creates))

@@ -203,10 +203,14 @@ class Sources(ReplicaTest):
 
 
 class Accounts(ReplicaTest):
+    def setUp(self):
+        super().setUp()
+        server().on(r"SELECT @@GLOBAL.super_read_only", [(1,)])
+
     def test_super_read_only_is_lowered_for_the_accounts_only(self):
         member.create_local_accounts()
         statements = server().statements()
-        self.assertEqual(statements[:2], ["SET SESSION sql_log_bin = 0", "SET GLOBAL super_read_only = OFF"])
+        self.assertEqual(statements[:3], ["SET SESSION sql_log_bin = 0", "SELECT @@GLOBAL.super_read_only", "SET GLOBAL super_read_only = OFF"])
         self.assertEqual(statements[-1], "SET GLOBAL super_read_only = ON")
 
     def test_super_read_only_is_restored_when_the_accounts_fail(self):
