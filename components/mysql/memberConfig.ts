@@ -102,8 +102,7 @@ export function renderMyCnf(s: ResolvedMySqlSettings, ctx: MySqlMemberContext): 
         disabled_storage_engines: "MyISAM,BLACKHOLE,FEDERATED,ARCHIVE,MEMORY",
         // No writes from the moment mysqld starts: a replica takes only its applier's, a member only once Group
         // Replication makes it the primary. A member restarted outside its group is otherwise writable to anyone
-        // connecting to it directly (the fault tests' commit probe found it), and its errant transactions
-        // would keep it out of the group.
+        // connecting to it directly, and such errant transactions would keep it out of the group.
         read_only: "ON",
         super_read_only: "ON",
     };
