@@ -90,7 +90,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
     });
 
     it("losing one of two HAProxy instances: a client that lists both keeps committing, nothing lost", async () => {
-        const proxy = members[0].replace(/-mysql-\d+$/, "-mysql-proxy-0");
+        const proxy = members[0].replace(/-\d+$/, "-proxy-0");
         const seen = await writeThroughFrontendLoss([mysqlOrders(rwUrl), mysqlOrders(onInstance(rwUrl, 1))], proxy);
         report(`mysql: first HAProxy instance killed -> first acknowledged write through the second (${seen.afterKill} after the kill, endpoints used ${seen.endpointsUsed.join(", ")})`, seen.firstWrite);
         report("mysql: longest write gap across the HAProxy instance loss", seen.gap);

@@ -165,7 +165,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     });
 
     it("losing one of two HAProxy instances: a client that lists both (as a libpq multi-host URL) keeps committing, nothing lost", async () => {
-        const proxy = members[0].replace(/-postgres-\d+$/, "-postgres-proxy-0");
+        const proxy = members[0].replace(/-\d+$/, "-proxy-0");
         const seen = await writeThroughFrontendLoss([postgresOrders(rwUrl), postgresOrders(onInstance(rwUrl, 1))], proxy);
         report(`postgres: first HAProxy instance killed -> first acknowledged write through the second (${seen.afterKill} after the kill, endpoints used ${seen.endpointsUsed.join(", ")})`, seen.firstWrite);
         report("postgres: longest write gap across the HAProxy instance loss", seen.gap);

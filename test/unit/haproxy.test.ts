@@ -47,6 +47,17 @@ describe("HAProxy configuration for PostgreSQL", () => {
         expect(section(config, "frontend stats")).toContain("bind :7000");
     });
 
+    it("renders HAProxy's plain checks when fastDown is off, as the hand-written configurations the benchmark compares with", () => {
+        const plain = renderHaproxyConfig(frontendModel({ ...settings, checks: { intervalMs: 3000, fall: 3, rise: 2, fastDown: false } }));
+        const defaults = section(plain, "backend primary").split("\n").find((l) => l.includes("default-server"))!;
+        expect(defaults).toContain("inter 3000ms fall 3 rise 2 on-marked-down shutdown-sessions");
+        expect(defaults).not.toContain("fastinter");
+        expect(defaults).not.toContain("observe layer4");
+        const fast = section(config, "backend primary").split("\n").find((l) => l.includes("default-server"))!;
+        expect(fast).toContain("fastinter 250ms");
+        expect(fast).toContain("observe layer4 error-limit 1 on-error mark-down");
+    });
+
     it("uses the Pod's own resolvers when the target names no nameserver, and none when addresses are fixed", () => {
         const k8s = renderHaproxyConfig(frontendModel(settings, { nameservers: [] }));
         expect(section(k8s, "resolvers cluster")).toContain("parse-resolv-conf");

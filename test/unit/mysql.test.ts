@@ -11,7 +11,7 @@ import {
     renderSettingsCnf,
     resolveMySqlSettings,
 } from "../../components/mysql/memberConfig";
-import { defaultGroupName } from "../../components/mysql/settings";
+import { defaultGroupName, resolveGroupTiming } from "../../components/mysql/settings";
 import { byType, declare, expectRefused } from "./helpers";
 
 const MYSQL = "hadb:index:MySqlCluster";
@@ -114,6 +114,25 @@ describe("MySQL member configuration", () => {
             group_replication_exit_state_action: "ABORT_SERVER",
             max_connections: "500",
         });
+    });
+
+    it("gives the configurator the reboot decision and the replication account only when the stack makes it", () => {
+        const passwords = { admin: "a", replication: "r", monitor: "m", app: "p" };
+        const without = JSON.parse(renderConfiguratorDeclaration(resolveMySqlSettings({}, group), ctx, passwords, 8090));
+        expect(without.rebootFromMajority).toBeUndefined();
+        expect(without.replication).toBeUndefined();
+        const decided = JSON.parse(renderConfiguratorDeclaration(resolveMySqlSettings({ rebootFromMajority: true }, group), ctx, passwords, 8090));
+        expect(decided).toMatchObject({ rebootFromMajority: true, replication: { user: "repl", password: "r" } });
+    });
+
+    it("starts every member and replica with super_read_only on: only Group Replication makes a primary writable", () => {
+        const cnf = renderMyCnf(resolveMySqlSettings({}, group), ctx);
+        expect(cnf).toMatch(/^super_read_only = ON$/m);
+        expect(cnf).toMatch(/^read_only = ON$/m);
+    });
+
+    it("has MySQL's own failure handling as the mysql-defaults profile, for comparison", () => {
+        expect(resolveGroupTiming({ timingProfile: "mysql-defaults" })).toEqual({ memberExpelTimeout: 5, unreachableMajorityTimeout: 0, autorejoinTries: 3, exitStateAction: "READ_ONLY" });
     });
 
     it("derives a stable, well-formed group name per stack and cluster", () => {

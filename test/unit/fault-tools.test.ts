@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { renderBarChart } from "../bench/chart";
+import { scriptArguments } from "../bench/stats";
+import { overlappingWriters, onInstance } from "../live/faults";
+
+// The pure parts of the fault tests, the chaos run and the benchmark: what decides "two writers at once", how the
+// scripts read their arguments, and the chart.
+describe("fault tools", () => {
+    const ack = (member: string, at: number) => ({ member, at });
+
+    it("a clean hand-over is no overlap; acknowledgements that interleave are", () => {
+        expect(overlappingWriters([ack("a", 0), ack("a", 100), ack("b", 20_000), ack("b", 20_100)])).toEqual([]);
+        expect(overlappingWriters([ack("a", 0), ack("b", 150), ack("a", 300), ack("b", 450)])).toEqual([{ members: ["a", "b"], seconds: 0.15 }]);
+        expect(overlappingWriters([ack("c", 10), ack("a", 0), ack("b", 5), ack("a", 20)])).toEqual([
+            { members: ["a", "b"], seconds: 0 },
+            { members: ["a", "c"], seconds: 0 },
+        ]);
+        expect(overlappingWriters([])).toEqual([]);
+    });
+
+    it("reads the rounds wherever they stand and --name value options, and refuses anything else", () => {
+        const args = scriptArguments(["--engine", "postgres", "--profiles", "hadb-dev", "3"]);
+        expect(args.rounds).toBe(3);
+        expect(args.option("engine")).toBe("postgres");
+        expect(args.option("seed")).toBeUndefined();
+        expect(scriptArguments(["20", "--seed", "7"]).rounds).toBe(20);
+        expect(scriptArguments([]).rounds).toBeUndefined();
+        expect(() => scriptArguments(["three"])).toThrow(/unexpected argument three/);
+    });
+
+    it("addresses a front end's second instance 10 ports up, keeping the credentials", () => {
+        expect(onInstance("postgresql://app:s%40cret@127.0.0.1:5000/app", 1)).toBe("postgresql://app:s%40cret@127.0.0.1:5010/app");
+    });
+
+    it("draws one bar per series and group, with whiskers, and skips missing values", () => {
+        const svg = renderBarChart({
+            title: "t <1>",
+            groups: ["pg kill", "pg stop"],
+            series: [
+                { name: "hadb", values: [{ median: 20, min: 19, max: 21 }, { median: 2, min: 1, max: 3 }] },
+                { name: "stock", values: [{ median: 40, min: 35, max: 45 }, undefined] },
+            ],
+        });
+        expect(svg.startsWith("<svg")).toBe(true);
+        expect(svg).toContain("t &lt;1&gt;");
+        expect(svg.match(/<rect x="[\d.]+" y="[\d.]+" width="15"/g)).toHaveLength(3);
+        expect(svg).toContain("pg kill, stock: 40.0 s (35.0–45.0)");
+    });
+});
