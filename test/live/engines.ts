@@ -4,7 +4,7 @@ import { up } from "../harness";
 import type { ConfigValues } from "../harness/stackConfig";
 import { CommitProbe, mysqlCommitProbe, postgresCommitProbe, PROBE_TABLE } from "./faults";
 import { groupFormed, memberSql as mysqlSql, memberStatuses, missingOrders as missingMySql, mysqlOrders, waitIdentical, withMySql } from "./mysql-support";
-import { healthyCluster, leaderOf, memberSql as postgresSql, missingOrders as missingPostgres, patroniCluster, postgresOrders, switchover, withClient } from "./postgres-support";
+import { healthyCluster, leaderOf, missingOrders as missingPostgres, patroniCluster, postgresOrders, switchover, waitIdentical as waitIdenticalPostgres, withClient } from "./postgres-support";
 import { waitFor, WITHOUT_FLEETS } from "./support";
 import { OrderDriver } from "./writer";
 
@@ -54,7 +54,6 @@ export async function deployEngine(engine: EngineName, config: ConfigValues): Pr
 
 function postgresFace(out: { rwUrl: string; roUrl: string }, members: string[], proxies: string[], dcs: string[]): DeployedEngine {
     const containerOf = (member: string) => members.find((c) => c.endsWith(`-${member}`))!;
-    const checksum = (c: string) => postgresSql(c, "SELECT (SELECT md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o) || (SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM order_items i)");
     return {
         engine: "postgres",
         rwUrl: out.rwUrl,
@@ -73,9 +72,7 @@ function postgresFace(out: { rwUrl: string; roUrl: string }, members: string[], 
             await switchover(containerOf(leader), leader, cluster.find((m) => m.role === "sync_standby")!.name);
         },
         missing: async (ids) => (ids.length ? missingPostgres(out.rwUrl, ids) : (await withClient(out.rwUrl, (c) => c.query("SELECT 1")), [])),
-        identical: async () => {
-            await waitFor("the same orders and items on every member", async () => new Set(await Promise.all(members.map(checksum))).size === 1, 60_000, 500);
-        },
+        identical: () => waitIdenticalPostgres(members),
         commitProbe: () => postgresCommitProbe(members),
     };
 }

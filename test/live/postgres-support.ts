@@ -1,5 +1,5 @@
 import { Client } from "pg";
-import { dockerExec } from "./support";
+import { dockerExec, waitFor } from "./support";
 import { OrderDriver } from "./writer";
 
 /** What Patroni's /cluster says of one member. */
@@ -91,4 +91,14 @@ export async function missingOrders(url: string, ids: number[]): Promise<number[
         );
         return rows.map((r) => Number(r.id));
     });
+}
+
+/** A checksum of the shop's tables, row by row, on one member. */
+export function tablesChecksum(container: string): Promise<string> {
+    return memberSql(container, "SELECT (SELECT md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o) || (SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM order_items i)");
+}
+
+/** Waits until every member holds the same orders and items (once the replicas have replayed everything). */
+export async function waitIdentical(members: readonly string[]): Promise<void> {
+    await waitFor("the same orders and items on every member", async () => new Set(await Promise.all(members.map(tablesChecksum))).size === 1, 60_000, 250);
 }
