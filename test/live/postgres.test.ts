@@ -54,7 +54,9 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         await waitHealthy("a leader and two streaming replicas", 240_000);
         await waitFor("the read-write endpoint accepting the application user", () => withClient(rwUrl, async (c) => (await c.query("SELECT 1")).rowCount === 1), 60_000);
         report("postgres dev stack: harness up to a writable, fully replicated cluster", (Date.now() - started) / 1000);
+        // The commit probes' table, then replicated everywhere again: the first test expects zero lag.
         await withClient(rwUrl, (c) => c.query(PROBE_TABLE.postgres));
+        await waitHealthy("the probe table replayed on every replica");
     });
 
     /** Every member asked directly, every ~100 ms, to commit a row: only a commit that returned counts. */
