@@ -13,7 +13,7 @@ import { DeployedEngine, deployEngine, EngineName, engineStack, createProbeTable
 import { multiHostOrders, onInstance, overlappingWriters } from "../live/faults";
 import { containers, sleep, waitFor } from "../live/support";
 import { OrderWriter } from "../live/writer";
-import { median, runBenchmark, scriptArguments } from "./stats";
+import { markdownTable, median, runBenchmark, scriptArguments } from "./stats";
 
 const NETWORK = "hadb-dev";
 const FAULTS = ["kill-primary", "stop-primary", "switchover", "kill-replica", "partition-primary", "kill-proxy", "outage", "kill-etcd-member"] as const;
@@ -173,14 +173,11 @@ function chaosTable(results: readonly Round[], meta: { date: string; seed: numbe
         return [...key.split(" "), String(rs.length), fmt(rs.map((r) => r.writeGap)), fmt(rs.map((r) => r.recovery)), String(sum((r) => r.acknowledged)), String(sum((r) => r.lost)), String(sum((r) => r.twoWriters))];
     });
     const total = (f: (r: Round) => number) => results.reduce((n, r) => n + f(r), 0);
-    return [
+    return markdownTable(
         `Chaos run ${meta.date.slice(0, 16)}Z, seed ${meta.seed}, ${results.length} faults in ${meta.minutes.toFixed(0)} min: ${total((r) => r.acknowledged)} writes acknowledged, ${total((r) => r.lost)} lost, ${total((r) => r.twoWriters)} two-writer overlaps.`,
-        "",
-        `| ${header.join(" | ")} |`,
-        `|${header.map(() => "---").join("|")}|`,
-        ...rows.map((r) => `| ${r.join(" | ")} |`),
-        "",
-    ].join("\n");
+        header,
+        rows,
+    );
 }
 
 runBenchmark(main);

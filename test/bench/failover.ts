@@ -15,7 +15,7 @@ import { deployEngine, DeployedEngine, EngineName, engineStack } from "../live/e
 import { containers, sleep, waitFor } from "../live/support";
 import { OrderWriter } from "../live/writer";
 import { renderBarChart } from "./chart";
-import { median, runBenchmark, scriptArguments } from "./stats";
+import { markdownTable, median, runBenchmark, scriptArguments } from "./stats";
 
 /** What each profile sets on the dev stack. */
 export const PROFILES: Record<string, { readonly label: string; readonly config: ConfigValues }> = {
@@ -120,14 +120,11 @@ export function benchTable(results: readonly Measured[], profiles: readonly stri
             return [engine, fault, ...profiles.map((p) => cell(of(p)?.seconds ?? [])), ...ratios, String(lost)];
         }),
     );
-    return [
+    return markdownTable(
         `Write unavailability in seconds (median, min–max over ${meta.rounds} rounds), ${meta.date.slice(0, 10)}, ${meta.machine}; run took ${meta.minutes.toFixed(0)} min.`,
-        "",
-        `| ${header.join(" | ")} |`,
-        `|${header.map(() => "---").join("|")}|`,
-        ...rows.map((r) => `| ${r.join(" | ")} |`),
-        "",
-    ].join("\n");
+        header,
+        rows,
+    );
 }
 
 function benchChart(results: readonly Measured[], profiles: readonly string[]): string {

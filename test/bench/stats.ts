@@ -25,3 +25,8 @@ export function scriptArguments(argv = process.argv.slice(2)): { rounds: number 
     }
     return { rounds, option: (name) => options.get(name) };
 }
+
+/** A caption line and a markdown table, as the scripts' reports write them. */
+export function markdownTable(caption: string, header: readonly string[], rows: readonly (readonly string[])[]): string {
+    return [caption, "", `| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`), ""].join("\n");
+}
