@@ -45,8 +45,8 @@ export async function switchover(container: string, leader: string, candidate: s
 }
 
 /** SQL on one member, as postgres over its local socket. */
-export async function memberSql(container: string, sql: string, database = "app"): Promise<string> {
-    return (await dockerExec(container, ["psql", "-X", "-At", "-h", "/run/postgresql", "-U", "postgres", "-d", database, "-c", sql])).trim();
+export async function memberSql(container: string, sql: string, database = "app", timeoutMs?: number): Promise<string> {
+    return (await dockerExec(container, ["psql", "-X", "-At", "-h", "/run/postgresql", "-U", "postgres", "-d", database, "-c", sql], timeoutMs)).trim();
 }
 
 export async function withClient<T>(url: string, work: (c: Client) => Promise<T>): Promise<T> {

@@ -194,7 +194,8 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
             await containers.disconnect(isolated, "hadb-dev");
             const cutAt = Date.now();
             // A client on the cut-off leader keeps trying: synchronous replication holds each commit, which must never return.
-            const attempt = memberSql(isolated, "SET statement_timeout = '40s'; INSERT INTO orders (user_id) VALUES (313131)")
+            // The exec outlives statement_timeout, so whatever psql ends with is what the test sees.
+            const attempt = memberSql(isolated, "SET statement_timeout = '40s'; INSERT INTO orders (user_id) VALUES (313131)", "app", 50_000)
                 .then(() => "committed")
                 .catch((err: Error) => `refused: ${err.message.split("\n").find((l) => l.includes("ERROR")) ?? err.message.slice(0, 120)}`);
             try {

@@ -1,6 +1,7 @@
-import { execFile, spawnSync } from "child_process";
-import { promisify } from "util";
+import { spawnSync } from "child_process";
+
 import { dockerRequest } from "../harness/dockerApi";
+import { runChecked } from "../harness/process";
 import { containerLogs } from "../k8s/standin/engine";
 
 /**
@@ -8,7 +9,9 @@ import { containerLogs } from "../k8s/standin/engine";
  * test command set HADB_REQUIRE_LIVE=1 (it starts the engine itself): there a missing engine is a failure.
  */
 export function liveEngine(): boolean {
-    const answers = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { timeout: 15_000 }).status === 0;
+    const version = spawnSync("docker", ["version", "--format", "{{.Server.Version}}"], { timeout: 15_000 });
+    // `error` is set when the timeout fired: the docker CLI may then still exit 0.
+    const answers = version.error === undefined && version.status === 0;
     if (!answers && process.env.HADB_REQUIRE_LIVE === "1") throw new Error("HADB_REQUIRE_LIVE=1 but no Docker engine answers: run scripts/prepare-machine.sh");
     if (!answers) console.warn("[live] skipped: no Docker engine answers; `npm test` starts one");
     return answers;
@@ -128,6 +131,5 @@ export const containers = {
  * Asynchronous, so writers and readers measuring unavailability are never paused by it.
  */
 export async function dockerExec(container: string, args: string[], timeoutMs = 15_000): Promise<string> {
-    const { stdout } = await promisify(execFile)("docker", ["exec", container, ...args], { timeout: timeoutMs, encoding: "utf8" });
-    return stdout;
+    return runChecked("docker", ["exec", container, ...args], timeoutMs);
 }

@@ -27,7 +27,8 @@ function validateInImage(image: string, files: Files, command: string, hosts: st
     const addHosts = [...new Set(hosts)].flatMap((h) => ["--add-host", `${h}:127.0.0.1`]);
     const args = ["run", "--rm", "--network", "none", ...addHosts, "--entrypoint", "sh", image, "-c", script];
     const r = spawnSync("docker", args, { encoding: "utf8", timeout: 60_000 });
-    return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
+    // `error` is set when the timeout fired: the docker CLI may then still exit 0.
+    return { ok: r.error === undefined && r.status === 0, output: `${r.stdout}${r.stderr}${r.error ?? ""}` };
 }
 
 const haproxyCheck = (cfg: string) => validateInImage("hadb/haproxy:local", { "/etc/hadb/haproxy.cfg": cfg }, "haproxy -c -f /etc/hadb/haproxy.cfg");
@@ -158,7 +159,7 @@ function cloudInitSchema(files: Files): { ok: boolean; output: string } {
         for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
         const script = "for f in /userdata/*; do cloud-init schema --config-file $f || exit 1; done";
         const r = spawnSync("docker", ["run", "--rm", "--network", "none", "-v", `${dir}:/userdata:ro`, "--entrypoint", "sh", HOST_IMAGE, "-c", script], { encoding: "utf8", timeout: 120_000 });
-        return { ok: r.status === 0, output: `${r.stdout}${r.stderr}${r.error ?? ""}` };
+        return { ok: r.error === undefined && r.status === 0, output: `${r.stdout}${r.stderr}${r.error ?? ""}` };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -5,20 +5,17 @@
  * supervisor's /member, through `docker exec`, since their agent ports are not published) and each HAProxy which
  * servers it routes to (its stats CSV on the published stats port), then prints one line per member.
  */
-import { execFile } from "child_process";
-import { promisify } from "util";
 import { readState } from "../harness";
+import { runChecked } from "../harness/process";
 import { loadStackConfig } from "../harness/stackConfig";
 import { ClusterFacts, renderStatusTable, statusRows, StatusRow } from "./status";
 
-const run = promisify(execFile);
 /** --watch refreshes at most this many times (an hour at the default interval), so it always ends. */
 const MAX_REFRESHES = 1800;
 
 async function agentReport(container: string, path: string): Promise<any> {
     try {
-        const { stdout } = await run("docker", ["exec", container, "curl", "-sS", "--max-time", "2", `http://127.0.0.1:8008${path}`], { timeout: 5000 });
-        return JSON.parse(stdout);
+        return JSON.parse(await runChecked("docker", ["exec", container, "curl", "-sS", "--max-time", "2", `http://127.0.0.1:8008${path}`], 5000));
     } catch {
         return undefined;
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { renderBarChart } from "../bench/chart";
 import { scriptArguments } from "../bench/stats";
+import { runBounded, runChecked } from "../harness/process";
 import { overlappingWriters, onInstance } from "../live/faults";
 
 // The pure parts of the fault tests, the chaos run and the benchmark: what decides "two writers at once", how the
@@ -45,5 +46,23 @@ describe("fault tools", () => {
         expect(svg).toContain("t &lt;1&gt;");
         expect(svg.match(/<rect x="[\d.]+" y="[\d.]+" width="15"/g)).toHaveLength(3);
         expect(svg).toContain("pg kill, stock: 40.0 s (35.0–45.0)");
+    });
+});
+
+// The live tests read members through `docker exec`, whose CLI exits 0 when a timeout's SIGTERM reaches it.
+describe("bounded commands", () => {
+    const trapsTerm = ["-c", "trap 'exit 0' TERM; sleep 10 & wait; sleep 10 & wait"];
+
+    it("a command that outlives its bound is an error even when it exits 0 on the signal", async () => {
+        const started = Date.now();
+        await expect(runBounded("sh", trapsTerm, 300)).rejects.toThrow(/no answer within 0.3 s/);
+        expect(Date.now() - started).toBeLessThan(4000);
+    });
+
+    it("exit codes, output and input pass through; runChecked turns a non-zero exit into an error with stderr", async () => {
+        expect(await runBounded("sh", ["-c", "cat; echo oops >&2; exit 3"], 5000, "in")).toEqual({ stdout: "in", stderr: "oops\n", exitCode: 3 });
+        expect(await runChecked("sh", ["-c", "echo ok"], 5000)).toBe("ok\n");
+        await expect(runChecked("sh", ["-c", "echo 'ERROR: no' >&2; exit 1"], 5000)).rejects.toThrow(/exited 1: ERROR: no/);
+        await expect(runBounded("no-such-command-here", [], 5000)).rejects.toThrow(/ENOENT/);
     });
 });

@@ -1,37 +1,17 @@
-import { execFile, spawn } from "child_process";
+import { spawn } from "child_process";
 import { createReadStream, createWriteStream } from "fs";
+import { runBounded, runChecked } from "../../harness/process";
 
 /** Everything the stand-in creates on the engine carries this label, so removeAll() finds it. */
 export const LABEL = "hadb.standin=aws";
 
-export interface Ran {
-    readonly stdout: string;
-    readonly stderr: string;
-    readonly exitCode: number;
-}
+export type { Ran } from "../../harness/process";
 
 /** Runs the docker CLI, bounded in time; resolves with the exit code instead of throwing on failure. */
-export function dockerRun(args: string[], timeoutMs = 60_000, input?: string): Promise<Ran> {
-    return new Promise((resolve, reject) => {
-        const child = execFile("docker", args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-            const code = err ? (err as NodeJS.ErrnoException & { code?: unknown }).code : 0;
-            if (err && typeof code !== "number") {
-                // Not an exit code: the CLI is missing, or the timeout killed it.
-                reject(new Error(`docker ${args.join(" ")}: ${err.killed ? `no answer within ${timeoutMs / 1000} s` : err.message}`));
-                return;
-            }
-            resolve({ stdout, stderr, exitCode: (code as number | undefined) ?? 0 });
-        });
-        if (input !== undefined) child.stdin?.end(input);
-    });
-}
+export const dockerRun = (args: string[], timeoutMs = 60_000, input?: string) => runBounded("docker", args, timeoutMs, input);
 
 /** Like dockerRun, but a non-zero exit is an error carrying the CLI's stderr. Returns stdout. */
-export async function docker(args: string[], timeoutMs = 60_000, input?: string): Promise<string> {
-    const ran = await dockerRun(args, timeoutMs, input);
-    if (ran.exitCode !== 0) throw new Error(`docker ${args.join(" ")} exited ${ran.exitCode}: ${ran.stderr.trim()}`);
-    return ran.stdout;
-}
+export const docker = (args: string[], timeoutMs = 60_000, input?: string) => runChecked("docker", args, timeoutMs, input);
 
 /**
  * Streams between the docker CLI and a file (`docker export` to a file, a file into `docker load`) without
