@@ -4,7 +4,7 @@
 // After each fault it waits for the cluster to be whole again and checks the invariants: no acknowledged write
 // lost, never two members acknowledging writes over one stretch, every member's data identical.
 //
-// Usage: npm run chaos -- <rounds=10> [--engine postgres|mysql] [--seed N] [--out results]
+// Usage: npm run chaos -- <rounds=10> [--engine postgres|mysql] [--faults kill-replica,...] [--seed N] [--out results]
 // Writes <out>/chaos.json and chaos.md; exits 1 when an invariant broke.
 import * as fs from "fs";
 import * as path from "path";
@@ -12,6 +12,7 @@ import { down } from "../harness";
 import { DeployedEngine, deployEngine, EngineName, engineStack, createProbeTable } from "../live/engines";
 import { multiHostOrders, onInstance, overlappingWriters } from "../live/faults";
 import { containers, sleep, waitFor } from "../live/support";
+import { containerLogs } from "../k8s/standin/engine";
 import { OrderWriter } from "../live/writer";
 import { markdownTable, median, runBenchmark, scriptArguments } from "./stats";
 
@@ -107,7 +108,10 @@ async function inflict(e: DeployedEngine, fault: Fault, writer: OrderWriter<unkn
     }
 }
 
-async function oneRound(e: DeployedEngine, round: number, fault: Fault, pick: <T>(xs: readonly T[]) => T): Promise<Round> {
+/** A round slower than this to be whole again keeps its target's log (in <out>/chaos-logs) for a look afterwards. */
+const SLOW_RECOVERY_S = 60;
+
+async function oneRound(e: DeployedEngine, round: number, fault: Fault, pick: <T>(xs: readonly T[]) => T, out: string): Promise<Round> {
     const writer = new OrderWriter(multiHostOrders([e.orders(e.rwUrl), e.orders(onInstance(e.rwUrl, 1))]), 600_000);
     const probe = e.commitProbe().start();
     writer.start();
@@ -119,6 +123,12 @@ async function oneRound(e: DeployedEngine, round: number, fault: Fault, pick: <T
         const everyContainer = [...e.proxies, ...e.dcs];
         await waitFor("every proxy and DCS member healthy", async () => (await Promise.all(everyContainer.map(containers.state))).every((s) => s.Running && (s.Health === undefined || s.Health.Status === "healthy")), 120_000, 500);
         const recovery = (Date.now() - at) / 1000;
+        if (recovery > SLOW_RECOVERY_S) {
+            const file = path.join(out, "chaos-logs", `${e.engine}-round-${round}-${fault}-${target}.log`);
+            fs.mkdirSync(path.dirname(file), { recursive: true });
+            fs.writeFileSync(file, (await containerLogs(target, 2000)) + "\n");
+            console.log(`${e.engine} round ${round}: whole again only after ${recovery.toFixed(1)} s; ${target}'s log in ${file}`);
+        }
         await sleep(1000);
         await writer.stop();
         const acks = await probe.stop();
@@ -137,6 +147,10 @@ async function main(): Promise<void> {
     const engines = (args.option("engine") ?? "postgres,mysql").split(",") as EngineName[];
     const seed = Number(args.option("seed") ?? Date.now() % 100_000);
     const out = args.option("out") ?? "results";
+    // --faults narrows the draw, to repeat one kind of fault (a slow recovery seen once, say).
+    const chosen = (args.option("faults")?.split(",") ?? FAULTS) as Fault[];
+    const unknown = chosen.filter((f) => !FAULTS.includes(f));
+    if (unknown.length > 0) throw new Error(`--faults ${unknown.join(",")}: not a fault this run knows; use some of ${FAULTS.join(", ")}`);
     const next = random(seed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)];
     console.log(`chaos: ${rounds} rounds per engine (${engines.join(", ")}), seed ${seed}`);
@@ -146,9 +160,9 @@ async function main(): Promise<void> {
         await down("dev", () => {}, { destroyData: true });
         const e = await deployEngine(engine, engineStack(engine));
         await createProbeTable(e);
-        const faults = FAULTS.filter((f) => f !== "kill-etcd-member" || e.dcs.length > 0);
+        const faults = chosen.filter((f) => f !== "kill-etcd-member" || e.dcs.length > 0);
         for (let round = 1; round <= rounds; round++) {
-            const r = await oneRound(e, round, pick(faults), pick);
+            const r = await oneRound(e, round, pick(faults), pick, out);
             results.push(r);
             console.log(`${engine} round ${round} ${r.fault} (${r.target}): write gap ${r.writeGap.toFixed(2)} s, whole again after ${r.recovery.toFixed(1)} s, ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.twoWriters} two-writer overlaps`);
         }

@@ -209,6 +209,9 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
                 // dev profile: ttl 20 + retry_timeout 5, and the probe's own interval.
                 expect(demoted.seconds, "the cut-off leader held its role past ttl + retry_timeout").toBeLessThan(25 + 1);
                 expect(next.value.name).not.toBe(leader.name);
+                // The new leader commits once its synchronous standby streams: the probe must see that before it stops.
+                await waitFor("the new leader acknowledging probe commits", async () => probe.acks.some((a) => a.member !== isolated), 30_000, 200);
+                report("postgres: leader cut off -> the new leader acknowledged a probe commit after", (Date.now() - cutAt) / 1000);
                 expect(await Promise.race([attempt, sleep(45_000).then(() => "still blocked after 45 s")])).not.toBe("committed");
             } finally {
                 await containers.connect(isolated, "hadb-dev", leader.name);
