@@ -7,7 +7,9 @@ GTID-subset predicate (test/python/test_assembly.py).
 The rule, one for a new group and for a complete outage:
   * in a group already (ONLINE, RECOVERING): nothing to do;
   * ERROR (expelled, or left after losing the majority): stop Group Replication first, then decide as below;
-  * any peer in a group: join it;
+  * any peer in a group: join it, unless every such peer still lists this member (an earlier incarnation, killed
+    or restarted before the group expelled it): then wait, since the group refuses the join ("old incarnation
+    found") and START GROUP_REPLICATION would only return after its 60 s wait for a view, and 30 s more to leave;
   * some peer silent and none in a group: wait, since the silent one may hold a group or newer transactions;
   * every peer answered, none in a group: the member whose GTID set contains every other one bootstraps
     (lowest ordinal on a tie, so member 0 founds a new group) and the others wait for it; when no set contains
@@ -37,12 +39,18 @@ def group_seen(peers):
     return any(view is not None and view[0] for view in peers.values())
 
 
+def listed(view):
+    """The hosts a peer's group view lists besides the peer itself (views without them list none)."""
+    return view[2] if len(view) > 2 else ()
+
+
 def decide(own_state, own_gtids, peers, members, self, gtid_subset):
     """What this member does next.
 
     own_state: this member's MEMBER_STATE ("OFFLINE" when it is in no group view).
     own_gtids: its gtid_executed.
-    peers: address -> None (did not answer) or (in_group, gtid_executed); a missing peer counts as silent.
+    peers: address -> None (did not answer) or (in_group, gtid_executed[, hosts in its group view]); a missing
+           peer counts as silent.
     members: every member's address in member order (ordinal = index); self: this member's address.
     gtid_subset(a, b): whether GTID set a is contained in GTID set b.
     """
@@ -53,6 +61,8 @@ def decide(own_state, own_gtids, peers, members, self, gtid_subset):
     stop_first = own_state == "ERROR"
     others = [m for m in members if m != self]
     in_group = [m for m in others if peers.get(m) is not None and peers[m][0]]
+    if in_group and all(self in listed(peers[m]) for m in in_group):
+        return Decision(WAIT, f"{', '.join(in_group)} in a group that still lists an earlier incarnation of this member: waiting for the group to expel it before joining", stop_first)
     if in_group:
         return Decision(JOIN, f"{', '.join(in_group)} in a group", stop_first)
     silent = [m for m in others if peers.get(m) is None]

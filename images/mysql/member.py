@@ -332,14 +332,15 @@ def own_gtids(conn):
 
 
 def peer_view(host):
-    """(in_group, gtid_executed) of a peer, or None when it does not answer."""
+    """(in_group, gtid_executed, the other hosts its group view lists) of a peer, or None when it does not answer."""
     try:
         conn = peer(host)
     except (pymysql.MySQLError, OSError):
         return None
     try:
         state = own_state(conn)[0]
-        return state in assembly.IN_GROUP, own_gtids(conn)
+        others = query(conn, "SELECT MEMBER_HOST FROM performance_schema.replication_group_members WHERE MEMBER_ID <> @@server_uuid")
+        return state in assembly.IN_GROUP, own_gtids(conn), tuple(row[0] for row in others)
     except (pymysql.MySQLError, OSError):
         return None
     finally:

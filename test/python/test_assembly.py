@@ -61,6 +61,13 @@ class Decide(unittest.TestCase):
         ("ERROR with a group running: stop, then rejoin", "ERROR", f"{A}:1-5", "m1", views(m0=(True, f"{A}:1-9"), m2=(True, f"{A}:1-9")), assembly.JOIN, None, True),
         ("ERROR and no group anywhere: stop, then the rule (member 0 bootstraps)", "ERROR", f"{A}:1-5", "m0", views(m1=(False, f"{A}:1-5"), m2=(False, f"{A}:1-4")), assembly.BOOTSTRAP, "m0", True),
         ("ERROR with a silent peer: stop, then wait", "ERROR", "", "m2", views(m0=None, m1=(False, "")), assembly.WAIT, None, True),
+        # Killed and back before the group expelled it: the group still lists the earlier incarnation.
+        ("every peer in the group still lists this member: wait", "OFFLINE", f"{A}:1-5", "m1", views(m0=(True, f"{A}:1-9", ("m1", "m2")), m2=(True, f"{A}:1-9", ("m0", "m1"))), assembly.WAIT, None, False),
+        ("ERROR and still listed: stop, then wait", "ERROR", f"{A}:1-5", "m1", views(m0=(True, f"{A}:1-9", ("m1", "m2")), m2=None), assembly.WAIT, None, True),
+        ("expelled by the group: join", "OFFLINE", f"{A}:1-5", "m1", views(m0=(True, f"{A}:1-9", ("m2",)), m2=(True, f"{A}:1-9", ("m0",))), assembly.JOIN, None, False),
+        # A stale minority may list it forever: one peer of a group that no longer does is enough.
+        ("one in-group peer lists it, another no longer does: join", "OFFLINE", "", "m2", views(m0=(True, f"{A}:1-3", ("m1", "m2")), m1=(True, f"{A}:1-3", ("m0",))), assembly.JOIN, None, False),
+        ("a peer in no group listing it does not count", "OFFLINE", "", "m2", views(m0=(False, "", ("m2",)), m1=(True, f"{A}:1-3", ("m0",))), assembly.JOIN, None, False),
     ]
 
     def check(self, state, gtids, me, peers, action, founder, stop_first):
