@@ -4,7 +4,7 @@ import { up } from "../harness";
 import type { ConfigValues } from "../harness/stackConfig";
 import { CommitProbe, mysqlCommitProbe, postgresCommitProbe, PROBE_TABLE } from "./faults";
 import { groupFormed, memberSql as mysqlSql, memberStatuses, missingOrders as missingMySql, mysqlOrders, waitIdentical, withMySql } from "./mysql-support";
-import { healthyCluster, leaderOf, missingOrders as missingPostgres, patroniCluster, postgresOrders, switchover, waitIdentical as waitIdenticalPostgres, withClient } from "./postgres-support";
+import { confirmedHealthy, leaderOf, missingOrders as missingPostgres, patroniCluster, postgresOrders, switchover, waitIdentical as waitIdenticalPostgres, withClient } from "./postgres-support";
 import { waitFor, WITHOUT_FLEETS } from "./support";
 import { OrderDriver } from "./writer";
 
@@ -63,7 +63,7 @@ function postgresFace(out: { rwUrl: string; roUrl: string }, members: string[], 
         proxies,
         orders: (url) => postgresOrders(url) as OrderDriver<unknown>,
         healthy: async (timeoutMs = 180_000) => {
-            await waitFor("a leader and streaming replicas", async () => healthyCluster(await patroniCluster(members), members.length, 1), timeoutMs, 500);
+            await waitFor("a leader and streaming replicas, confirmed by the leader", () => confirmedHealthy(members, members.length, 1), timeoutMs, 500);
         },
         primary: async () => containerOf(leaderOf(await patroniCluster(members))!.name),
         switchover: async () => {

@@ -36,6 +36,34 @@ export function healthyCluster(members: PatroniMember[], size: number, syncStand
     return members.length === size && leaders.length === 1 && replicas.length === size - 1 && sync.length === syncStandbys;
 }
 
+/** What a member's Patroni says of itself (GET /patroni), from its own PostgreSQL at the moment of asking. */
+export interface PatroniSelf {
+    role: string;
+    state: string;
+    replication?: { application_name: string; state: string; sync_state: string }[];
+}
+
+/**
+ * Whether the leader itself confirms what /cluster says: it runs as primary and each synchronous standby named
+ * there streams from it synchronously now. /cluster is built from member keys the DCS keeps for a ttl after
+ * a member died, so right after a complete outage it can still show the cluster as it was before.
+ */
+export function leaderConfirms(self: PatroniSelf, cluster: readonly PatroniMember[]): boolean {
+    const sync = cluster.filter((m) => m.role === "sync_standby").map((m) => m.name);
+    const streamsSync = (name: string) => (self.replication ?? []).some((r) => r.application_name === name && r.state === "streaming" && (r.sync_state === "sync" || r.sync_state === "quorum"));
+    return self.role === "primary" && self.state === "running" && sync.every(streamsSync);
+}
+
+/** The cluster when it is healthy (healthyCluster) and its leader confirms it (leaderConfirms); false otherwise. */
+export async function confirmedHealthy(containers: readonly string[], size: number, syncStandbys: number): Promise<PatroniMember[] | false> {
+    const cluster = await patroniCluster(containers);
+    if (!healthyCluster(cluster, size, syncStandbys)) return false;
+    const leader = containers.find((c) => c.endsWith(`-${leaderOf(cluster)!.name}`));
+    if (!leader) return false;
+    const self = JSON.parse(await dockerExec(leader, ["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:8008/patroni"])) as PatroniSelf;
+    return leaderConfirms(self, cluster) && cluster;
+}
+
 /**
  * A planned switchover through patronictl, which uses the REST API credentials in the member's own config.
  * Asynchronous, so a writer measuring unavailability keeps running while patronictl waits.

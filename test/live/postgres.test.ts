@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { down, up } from "../harness";
-import { healthyCluster, leaderOf, memberSql, missingOrders, patroniCluster, postgresOrders, PatroniMember, switchover, waitIdentical, withClient } from "./postgres-support";
+import { confirmedHealthy, leaderOf, memberSql, missingOrders, patroniCluster, postgresOrders, PatroniMember, switchover, waitIdentical, withClient } from "./postgres-support";
 import { OrderWriter } from "./writer";
 import { containers, dockerExec, liveEngine, report, reportCount, sleep, waitFor, watchWriters, WITHOUT_FLEETS, WriterRound } from "./support";
 import { onInstance, overlappingWriters, postgresCommitProbe, PROBE_TABLE, readThroughReplicaLoss, writeThroughFrontendLoss } from "./faults";
@@ -21,10 +21,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
     const waitHealthy = (what: string, timeoutMs = 120_000) =>
         waitFor(
             what,
-            async () => {
-                const c = await cluster();
-                return healthyCluster(c, members.length, 1) && c;
-            },
+            () => confirmedHealthy(members, members.length, 1),
             timeoutMs,
             500,
         );

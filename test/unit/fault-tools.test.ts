@@ -3,6 +3,7 @@ import { renderBarChart } from "../bench/chart";
 import { scriptArguments } from "../bench/stats";
 import { runBounded, runChecked } from "../harness/process";
 import { overlappingWriters, onInstance } from "../live/faults";
+import { leaderConfirms, PatroniMember } from "../live/postgres-support";
 
 // The pure parts of the fault tests, the chaos run and the benchmark: what decides "two writers at once", how the
 // scripts read their arguments, and the chart.
@@ -64,5 +65,27 @@ describe("bounded commands", () => {
         expect(await runChecked("sh", ["-c", "echo ok"], 5000)).toBe("ok\n");
         await expect(runChecked("sh", ["-c", "echo 'ERROR: no' >&2; exit 1"], 5000)).rejects.toThrow(/exited 1: ERROR: no/);
         await expect(runBounded("no-such-command-here", [], 5000)).rejects.toThrow(/ENOENT/);
+    });
+});
+
+// After a complete outage, Patroni's /cluster can still show the cluster as it was: the leader must confirm it.
+describe("a healthy PostgreSQL cluster, confirmed by its leader", () => {
+    const cluster: PatroniMember[] = [
+        { name: "pg-0", role: "leader", state: "running" },
+        { name: "pg-1", role: "sync_standby", state: "streaming", lag: 0 },
+        { name: "pg-2", role: "replica", state: "streaming", lag: 0 },
+    ];
+    const streaming = (name: string, sync_state: string) => ({ application_name: name, state: "streaming", sync_state });
+
+    it("the leader running as primary with the named synchronous standby streaming synchronously", () => {
+        expect(leaderConfirms({ role: "primary", state: "running", replication: [streaming("pg-1", "sync"), streaming("pg-2", "async")] }, cluster)).toBe(true);
+        expect(leaderConfirms({ role: "primary", state: "running", replication: [streaming("pg-1", "quorum")] }, cluster)).toBe(true);
+    });
+
+    it("not a leader that just restarted, nor one whose synchronous standby is not (yet) synchronous", () => {
+        expect(leaderConfirms({ role: "replica", state: "running" }, cluster)).toBe(false);
+        expect(leaderConfirms({ role: "primary", state: "starting" }, cluster)).toBe(false);
+        expect(leaderConfirms({ role: "primary", state: "running", replication: [] }, cluster)).toBe(false);
+        expect(leaderConfirms({ role: "primary", state: "running", replication: [streaming("pg-1", "async"), streaming("pg-2", "sync")] }, cluster)).toBe(false);
     });
 });
