@@ -76,14 +76,15 @@ async function inflict(e: DeployedEngine, fault: Fault, writer: OrderWriter<unkn
             await containers.start(replica);
             return replica;
         }
-        case "partition-primary":
-            await containers.disconnect(primary, NETWORK);
+        case "partition-primary": {
+            const address = await containers.disconnect(primary, NETWORK);
             try {
                 await writesMoved();
             } finally {
-                await containers.connect(primary, NETWORK, primary.replace(`${NETWORK}-`, ""));
+                await containers.connect(primary, NETWORK, primary.replace(`${NETWORK}-`, ""), address);
             }
             return primary;
+        }
         case "kill-proxy": {
             const proxy = pick(e.proxies);
             await containers.kill(proxy);

@@ -156,7 +156,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
         };
         const probe = commitProbe();
         const { rounds } = await watchWriters(writers, async () => {
-            await containers.disconnect(isolated, network);
+            const address = await containers.disconnect(isolated, network);
             try {
                 const at = Date.now();
                 // The isolated member must not commit: with its majority gone the write blocks, then fails.
@@ -182,7 +182,7 @@ describe.skipIf(!live)("MySQL Group Replication behind HAProxy (live)", () => {
                     await sleep(500);
                 }
             } finally {
-                await containers.connect(isolated, network, member);
+                await containers.connect(isolated, network, member, address);
             }
         });
         // A cut-off primary still calls itself an ONLINE PRIMARY in its own view until it leaves the group, while

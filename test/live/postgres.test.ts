@@ -182,7 +182,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
         expect(await dockerExec(isolated, ["cat", "/etc/resolv.conf"])).toMatch(/^options .*\btimeout:1 attempts:2\b/m);
         const probe = commitProbe();
         const { rounds } = await watchPrimaries(async () => {
-            await containers.disconnect(isolated, "hadb-dev");
+            const address = await containers.disconnect(isolated, "hadb-dev");
             const cutAt = Date.now();
             // A client on the cut-off leader keeps trying: synchronous replication holds each commit, which must never return.
             // The exec outlives statement_timeout, so whatever psql ends with is what the test sees.
@@ -205,7 +205,7 @@ describe.skipIf(!live)("PostgreSQL on Patroni behind HAProxy (live)", () => {
                 report("postgres: leader cut off -> the new leader acknowledged a probe commit after", (Date.now() - cutAt) / 1000);
                 expect(await Promise.race([attempt, sleep(45_000).then(() => "still blocked after 45 s")])).not.toBe("committed");
             } finally {
-                await containers.connect(isolated, "hadb-dev", leader.name);
+                await containers.connect(isolated, "hadb-dev", leader.name, address);
             }
         });
         const acks = await probe.stop();

@@ -115,9 +115,19 @@ export const containers = {
     start: (name: string) => dockerRequest("POST", `/containers/${name}/start`),
     state: async (name: string) => (await dockerRequest("GET", `/containers/${name}/json`)).State,
     /** Cuts the container off its network (a partition: peers, DCS and proxies lose it, it loses them). */
-    disconnect: (name: string, network: string) => dockerRequest("POST", `/networks/${network}/disconnect`, { Container: name, Force: true }),
-    /** Reconnects it under its member alias, as the target attached it. */
-    connect: (name: string, network: string, alias: string) => dockerRequest("POST", `/networks/${network}/connect`, { Container: name, EndpointConfig: { Aliases: [alias] } }),
+    /** Cuts the container off `network`; returns the address it had there, for `connect` to heal the cut with. */
+    disconnect: async (name: string, network: string): Promise<string> => {
+        const ip = ((await dockerRequest("GET", `/containers/${name}/json`)).NetworkSettings.Networks as Record<string, { IPAddress: string }>)[network].IPAddress;
+        await dockerRequest("POST", `/networks/${network}/disconnect`, { Container: name, Force: true });
+        return ip;
+    },
+    /**
+     * Reconnects it under its member alias, as the target attached it, and with the address it had when `ip` is
+     * given: a partition that heals. (A new address would leave its peers' old TCP connections unanswered, where
+     * a healed network answers them with a reset.)
+     */
+    connect: (name: string, network: string, alias: string, ip?: string) =>
+        dockerRequest("POST", `/networks/${network}/connect`, { Container: name, EndpointConfig: { Aliases: [alias], ...(ip ? { IPAMConfig: { IPv4Address: ip } } : {}) } }),
     /** The container's address on its network (what a server reports as its own address). */
     ip: async (name: string): Promise<string> => {
         const networks = (await dockerRequest("GET", `/containers/${name}/json`)).NetworkSettings.Networks as Record<string, { IPAddress: string }>;
