@@ -25,7 +25,7 @@ export type GroupTimingProfile = (typeof GroupTimingProfile)[keyof typeof GroupT
 /**
  * `dev`: expel at once after the 5 s suspicion; a member in a minority leaves after 5 s and its supervisor
  * rejoins it when the majority is back. `production`: MySQL's expel timeout of 5 s, which tolerates a short
- * network blip; XCom checks expired suspicions only every 15 s (fixed), so a silent member is expelled 10–25 s
+ * network blip; XCom checks expired suspicions only every 15 s (fixed), so a silent member is expelled about 20 s
  * after it fell silent (a killed primary: writes back after 22.7 s measured, against 6.9 s with `dev`); a
  * minority member leaves after 30 s. `mysql-defaults`: MySQL's own (expel timeout 5, a minority member waits
  * forever, 3 auto-rejoin tries, READ_ONLY on exit): what a group set up by hand runs, for comparison.

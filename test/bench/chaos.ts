@@ -109,33 +109,40 @@ async function inflict(e: DeployedEngine, fault: Fault, writer: OrderWriter<unkn
     }
 }
 
-/** A round slower than this to be whole again keeps its target's log (in <out>/chaos-logs) for a look afterwards. */
+/** A round slower than this to be whole again, or one that fails, keeps logs (in <out>/chaos-logs) for a look afterwards. */
 const SLOW_RECOVERY_S = 60;
+
+/** The fault's target's log, or every member's when the fault hit them all (an outage) or the round failed. */
+async function keepLogs(e: DeployedEngine, out: string, round: number, fault: Fault, containersToKeep: readonly string[], why: string): Promise<void> {
+    const dir = path.join(out, "chaos-logs", `${e.engine}-round-${round}-${fault}`);
+    fs.mkdirSync(dir, { recursive: true });
+    for (const c of containersToKeep) fs.writeFileSync(path.join(dir, `${c}.log`), (await containerLogs(c, 2000)) + "\n");
+    console.log(`${e.engine} round ${round}: ${why}; logs of ${containersToKeep.join(", ")} in ${dir}`);
+}
 
 async function oneRound(e: DeployedEngine, round: number, fault: Fault, pick: <T>(xs: readonly T[]) => T, out: string): Promise<Round> {
     const writer = new OrderWriter(multiHostOrders([e.orders(e.rwUrl), e.orders(onInstance(e.rwUrl, 1))]), 600_000);
     const probe = e.commitProbe().start();
     writer.start();
+    let target: string | undefined;
     try {
         await waitFor("writes flowing", async () => writer.acknowledged.length >= 20, 60_000);
         const at = Date.now();
-        const target = await inflict(e, fault, writer, pick);
+        target = await inflict(e, fault, writer, pick);
         await e.healthy(300_000);
         const everyContainer = [...e.proxies, ...e.dcs];
         await waitFor("every proxy and DCS member healthy", async () => (await Promise.all(everyContainer.map(containers.state))).every((s) => s.Running && (s.Health === undefined || s.Health.Status === "healthy")), 120_000, 500);
         const recovery = (Date.now() - at) / 1000;
-        if (recovery > SLOW_RECOVERY_S) {
-            const file = path.join(out, "chaos-logs", `${e.engine}-round-${round}-${fault}-${target}.log`);
-            fs.mkdirSync(path.dirname(file), { recursive: true });
-            fs.writeFileSync(file, (await containerLogs(target, 2000)) + "\n");
-            console.log(`${e.engine} round ${round}: whole again only after ${recovery.toFixed(1)} s; ${target}'s log in ${file}`);
-        }
+        if (recovery > SLOW_RECOVERY_S) await keepLogs(e, out, round, fault, e.members.includes(target) ? [target] : e.members, `whole again only after ${recovery.toFixed(1)} s`);
         await sleep(1000);
         await writer.stop();
         const acks = await probe.stop();
         const lost = (await e.missing(writer.acknowledged)).length;
         await e.identical();
         return { engine: e.engine, round, fault, target, writeGap: writer.longestGap(at - 5000, Date.now()), recovery, acknowledged: writer.acknowledged.length, lost, twoWriters: overlappingWriters(acks).length };
+    } catch (err) {
+        await keepLogs(e, out, round, fault, [...e.members, ...e.proxies, ...e.dcs], `failed (${target ?? "before the fault"}): ${(err as Error).message}`);
+        throw err;
     } finally {
         await writer.stop();
         await probe.stop();
@@ -162,6 +169,7 @@ async function main(): Promise<void> {
         const e = await deployEngine(engine, engineStack(engine));
         await createProbeTable(e);
         const faults = chosen.filter((f) => f !== "kill-etcd-member" || e.dcs.length > 0);
+        if (faults.length === 0) throw new Error(`--faults ${chosen.join(",")}: none applies to ${engine} (it has no DCS of its own)`);
         for (let round = 1; round <= rounds; round++) {
             const r = await oneRound(e, round, pick(faults), pick, out);
             results.push(r);

@@ -189,6 +189,22 @@ class BootstrapFlag(SupervisorTest):
         self.assertFalse(member.BOOTSTRAP_FLAG_UNSURE.is_set())
 
 
+class PeerView(SupervisorTest):
+    def test_a_peer_answers_its_state_gtids_and_the_other_hosts_its_group_view_lists(self):
+        SERVER.on(r"replication_group_members WHERE MEMBER_ID = @@server_uuid", [("ONLINE", "PRIMARY")])
+        SERVER.on(r"MEMBER_HOST FROM performance_schema\.replication_group_members WHERE MEMBER_ID <> @@server_uuid", [("mysql-1",), ("mysql-2",)])
+        SERVER.on(r"gtid_executed", [("a:1-9\n",)])
+        self.assertEqual(member.peer_view("mysql-0"), (True, "a:1-9", ("mysql-1", "mysql-2")))
+
+    def test_a_peer_in_no_group_and_a_silent_one(self):
+        SERVER.on(r"replication_group_members WHERE MEMBER_ID = @@server_uuid", [])
+        SERVER.on(r"MEMBER_HOST", [])
+        SERVER.on(r"gtid_executed", [("",)])
+        self.assertEqual(member.peer_view("mysql-0"), (False, "", ()))
+        SERVER.refuse_connect = lambda kwargs: OperationalError(2003, "Can't connect")
+        self.assertIsNone(member.peer_view("mysql-0"))
+
+
 class AssemblyStep(SupervisorTest):
     def test_error_state_stops_then_joins(self):
         SERVER.on(r"replication_group_members WHERE MEMBER_ID", [("ERROR", "")])

@@ -63,7 +63,11 @@ describe("bounded commands", () => {
     it("exit codes, output and input pass through; runChecked turns a non-zero exit into an error with stderr", async () => {
         expect(await runBounded("sh", ["-c", "cat; echo oops >&2; exit 3"], 5000, "in")).toEqual({ stdout: "in", stderr: "oops\n", exitCode: 3 });
         expect(await runChecked("sh", ["-c", "echo ok"], 5000)).toBe("ok\n");
-        await expect(runChecked("sh", ["-c", "echo 'ERROR: no' >&2; exit 1"], 5000)).rejects.toThrow(/exited 1: ERROR: no/);
+        await expect(runChecked("sh", ["-c", "echo 'ERROR: no' >&2; exit 1"], 5000)).rejects.toThrow(/exited 1:\nERROR: no$/);
+        // A password handed to `docker exec` in the environment stays out of the message.
+        const failed = await runChecked("env", ["MYSQL_PWD=s3cret", "sh", "-c", "exit 2"], 5000).catch((err: Error) => err.message);
+        expect(failed).toMatch(/MYSQL_PWD=\*\*\* sh -c exit 2 exited 2/);
+        expect(failed).not.toContain("s3cret");
         await expect(runBounded("no-such-command-here", [], 5000)).rejects.toThrow(/ENOENT/);
     });
 });

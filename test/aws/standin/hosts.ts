@@ -3,6 +3,7 @@ import { randomBytes } from "crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from "fs";
 import { join } from "path";
 import { promisify } from "util";
+import { runChecked } from "../../harness/process";
 import { LABEL, Ran, docker, dockerRun, poll } from "./docker";
 import { loadImage } from "./images";
 import { SSM_ROOT, ssmStore } from "./ssm";
@@ -80,11 +81,7 @@ export interface BootedHost {
 
 /** Builds the host image (classic builder, as everywhere on this engine); a second call answers from the cache. */
 export async function buildHostImage(): Promise<void> {
-    await promisify(execFile)("docker", ["build", "--build-arg", "BASE_IMAGE=hadb-base:trixie", "-t", HOST_IMAGE, join(__dirname, "image")], {
-        env: { ...process.env, DOCKER_BUILDKIT: "0" },
-        timeout: 15 * 60_000,
-        maxBuffer: 64 * 1024 * 1024,
-    });
+    await runChecked("docker", ["build", "--build-arg", "BASE_IMAGE=hadb-base:trixie", "-t", HOST_IMAGE, join(__dirname, "image")], 15 * 60_000, undefined, { ...process.env, DOCKER_BUILDKIT: "0" });
 }
 
 /** The network standing in for the VPC subnet; reused if it already exists with the same range. */
