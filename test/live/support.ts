@@ -1,6 +1,6 @@
 import { spawnSync } from "child_process";
 
-import { dockerRequest } from "../harness/dockerApi";
+import { DockerApiError, dockerRequest } from "../harness/dockerApi";
 import { runChecked } from "../harness/process";
 import { containerLogs } from "../k8s/standin/engine";
 
@@ -109,13 +109,40 @@ export async function withLogsOnFailure<T>(names: readonly string[], work: () =>
     }
 }
 
+/**
+ * Starts a container. A member whose partition `containers.connect` healed keeps that address pinned; when
+ * another container took the address while this one was down (a complete outage, started in another order),
+ * Docker refuses the start ("Address already in use"). The pin is the harness's, not the program's: the member
+ * is attached again the way the target attached it (dynamic address, its aliases) and started, as any container
+ * that restarts with a new address.
+ */
+async function startContainer(name: string): Promise<void> {
+    try {
+        await dockerRequest("POST", `/containers/${name}/start`);
+        return;
+    } catch (err) {
+        if (!(err instanceof DockerApiError && /Address already in use/.test(err.message))) throw err;
+        const networks = (await dockerRequest("GET", `/containers/${name}/json`)).NetworkSettings.Networks as Record<string, { IPAMConfig?: { IPv4Address?: string }; Aliases?: string[] }>;
+        const pinned = Object.entries(networks).filter(([, endpoint]) => endpoint.IPAMConfig?.IPv4Address);
+        if (pinned.length === 0) throw err;
+        for (const [network, endpoint] of pinned) {
+            console.log(`[harness] ${name}: ${endpoint.IPAMConfig?.IPv4Address} on ${network} is taken; attaching it with a new address`);
+            await dockerRequest("POST", `/networks/${network}/disconnect`, { Container: name, Force: true });
+            await dockerRequest("POST", `/networks/${network}/connect`, { Container: name, EndpointConfig: { Aliases: (endpoint.Aliases ?? []).filter((a) => !/^[0-9a-f]{12}$/.test(a)) } });
+        }
+        await dockerRequest("POST", `/containers/${name}/start`);
+    }
+}
+
 export const containers = {
     kill: (name: string) => dockerRequest("POST", `/containers/${name}/kill`),
     stop: (name: string, seconds = 10) => dockerRequest("POST", `/containers/${name}/stop?t=${seconds}`),
-    start: (name: string) => dockerRequest("POST", `/containers/${name}/start`),
+    start: startContainer,
     state: async (name: string) => (await dockerRequest("GET", `/containers/${name}/json`)).State,
-    /** Cuts the container off its network (a partition: peers, DCS and proxies lose it, it loses them). */
-    /** Cuts the container off `network`; returns the address it had there, for `connect` to heal the cut with. */
+    /**
+     * Cuts the container off `network` (a partition: peers, DCS and proxies lose it, it loses them); returns the
+     * address it had there, for `connect` to heal the cut with.
+     */
     disconnect: async (name: string, network: string): Promise<string> => {
         const ip = ((await dockerRequest("GET", `/containers/${name}/json`)).NetworkSettings.Networks as Record<string, { IPAddress: string }>)[network].IPAddress;
         await dockerRequest("POST", `/networks/${network}/disconnect`, { Container: name, Force: true });
