@@ -104,8 +104,30 @@ export async function withLogsOnFailure<T>(names: readonly string[], work: () =>
     try {
         return await work();
     } catch (err) {
-        for (const name of names) console.log(`[logs] ${name} (last ${lines} lines):\n${await containerLogs(name, lines)}`);
+        await printLogs(names, lines);
         throw err;
+    }
+}
+
+/** Prints the last lines of each container's log. */
+export async function printLogs(names: readonly string[], lines = 40): Promise<void> {
+    for (const name of names) console.log(`[logs] ${name} (last ${lines} lines):\n${await containerLogs(name, lines)}`);
+}
+
+/**
+ * Runs `work`; when it is still running after `afterMs`, prints the containers' logs once and lets it go on: a step
+ * that hangs until the test's own timeout (which abandons it, so withLogsOnFailure never sees an error) still
+ * leaves the servers' side of the story in CI's output.
+ */
+export async function withLogsIfSlow<T>(names: () => Promise<readonly string[]>, afterMs: number, work: () => Promise<T>): Promise<T> {
+    const timer = setTimeout(() => {
+        console.log(`[logs] still running after ${afterMs / 1000} s:`);
+        void names().then((n) => printLogs(n, 60));
+    }, afterMs);
+    try {
+        return await work();
+    } finally {
+        clearTimeout(timer);
     }
 }
 
