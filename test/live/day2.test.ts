@@ -28,21 +28,24 @@ async function memberContainers(): Promise<Record<ClusterName, { name: string; i
     return { pg: of("pg"), mysql: of("mysql") };
 }
 
+/** The dev stack's container of a member. */
+const container = (member: string) => `hadb-dev-${member}`;
+
+/** Every member's container now, for printing logs. */
+async function everyMemberContainer(): Promise<string[]> {
+    const now = await memberContainers();
+    return [...now.pg, ...now.mysql].map((c) => container(c.name));
+}
+
 /**
  * Samples every member until stopped: a member is down when its container is missing, stopped or not ready, or
  * when its server says so (Patroni: not running or streaming; MySQL: not ONLINE), which also catches a restart
  * inside a running container. A server that does not answer one sample (a 2 s probe on two busy cores) is down
  * only when it does not answer the next one either. Returns the most members of each cluster down at once.
  */
-async function everyMemberContainer(): Promise<string[]> {
-    const now = await memberContainers();
-    return [...now.pg, ...now.mysql].map((c) => `hadb-dev-${c.name}`);
-}
-
 function downMonitor(expected: Record<ClusterName, string[]>) {
     const worst: Record<ClusterName, { down: number; who: string[] }> = { pg: { down: 0, who: [] }, mysql: { down: 0, who: [] } };
     let running = true;
-    const container = (m: string) => `hadb-dev-${m}`;
     const unanswered = new Set<string>();
     const loop = (async () => {
         for (let i = 0; running && i < 4 * 60 * 20; i++) {
